@@ -1,0 +1,3 @@
+from autoloader.cli.main import main
+
+main()

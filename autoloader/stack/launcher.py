@@ -1,0 +1,215 @@
+"""`autoloader up`: PostgreSQL (embedded unless AUTOLOADER_DATABASE_URL is set), the three services and
+the gateway as child processes on 127.0.0.1, stopped together on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from autoloader.stack.bootstrap import prepare_database
+from autoloader.stack.postgres import EmbeddedPostgres
+
+SERVICES = ("control", "tracker", "executor")
+START_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+def _terminate_with_parent() -> None:
+    """In the child: get SIGTERM if the launcher dies, even by SIGKILL (Linux), so nothing is orphaned."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class LaunchError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    port_file: Path
+    log_file: Path
+
+    def port(self, deadline: float) -> int:
+        """Wait until the child reports its bound port (or dies)."""
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise LaunchError(f"{self.name} exited with code {self.process.returncode}\n{self.log_tail()}")
+            if self.port_file.exists():
+                return int(self.port_file.read_text())
+            time.sleep(0.05)
+        raise LaunchError(f"{self.name} did not start within {START_TIMEOUT_SECONDS:.0f}s\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    home: Path
+    http_port: int
+    database_url: str | None
+    children: list[Child] = field(default_factory=list)
+    postgres: EmbeddedPostgres | None = None
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "stack.json"
+
+    def _spawn(self, name: str, module: str, env: dict[str, str]) -> Child:
+        run_dir, log_dir = self.home / "run", self.home / "logs"
+        run_dir.mkdir(exist_ok=True)
+        log_dir.mkdir(exist_ok=True)
+        port_file, log_file = run_dir / f"{name}.port", log_dir / f"{name}.log"
+        port_file.unlink(missing_ok=True)
+        with log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, "serve"],
+                env={**os.environ, **env, "AUTOLOADER_HOME": str(self.home), "AUTOLOADER_PORT_FILE": str(port_file)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Own process group: Ctrl-C reaches only the launcher, which stops children in order.
+                start_new_session=True,
+                preexec_fn=_terminate_with_parent,
+            )
+        child = Child(name=name, process=process, port_file=port_file, log_file=log_file)
+        self.children.append(child)
+        return child
+
+    def start(self) -> dict[str, str]:
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        database_url = self.database_url
+        if database_url is None:
+            self.postgres = EmbeddedPostgres(self.home / "pgdata")
+            if self.postgres.is_running():
+                self.postgres.stop()  # left over from a launcher that was killed
+            database_url = self.postgres.start()
+        new_token = asyncio.run(prepare_database(database_url, self.home / "admin-token"))
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        db_env = {"AUTOLOADER_DATABASE_URL": database_url, "AUTOLOADER_GRPC_PORT": "0"}
+        services = {name: self._spawn(name, f"services.{name}", db_env) for name in SERVICES}
+        addresses = {name: f"127.0.0.1:{child.port(deadline)}" for name, child in services.items()}
+        gateway = self._spawn(
+            "gateway",
+            "gateway",
+            {
+                "AUTOLOADER_HTTP_PORT": str(self.http_port),
+                "AUTOLOADER_CONTROL_ADDRESS": addresses["control"],
+                "AUTOLOADER_TRACKER_ADDRESS": addresses["tracker"],
+                "AUTOLOADER_EXECUTOR_ADDRESS": addresses["executor"],
+            },
+        )
+        http_url = f"http://127.0.0.1:{gateway.port(deadline)}"
+        self._wait_healthy(http_url, gateway, deadline)
+        state = {**{f"{n}_address": a for n, a in addresses.items()}, "http_url": http_url}
+        self.state_file.write_text(json.dumps(state, indent=2))
+        self._print_banner(state, new_token)
+        return state
+
+    def _wait_healthy(self, http_url: str, gateway: Child, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if gateway.process.poll() is not None:
+                raise LaunchError(f"gateway exited with code {gateway.process.returncode}\n{gateway.log_tail()}")
+            try:
+                if httpx.get(f"{http_url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise LaunchError(f"the stack did not become healthy within {START_TIMEOUT_SECONDS:.0f}s")
+
+    def _print_banner(self, state: dict[str, str], new_token: str | None) -> None:
+        token_file = self.home / "admin-token"
+        db = f"embedded PostgreSQL, data in {self.home / 'pgdata'}" if self.postgres else "AUTOLOADER_DATABASE_URL"
+        lines = [
+            "Autoloader is up.",
+            f"  HTTP API    {state['http_url']}   (OpenAPI: {state['http_url']}/api/v1/openapi.json)",
+            f"  gRPC        control {state['control_address']}, tracker {state['tracker_address']},"
+            f" executor {state['executor_address']}",
+            f"  Database    {db}",
+            f"  Logs        {self.home / 'logs'}",
+        ]
+        if new_token:
+            lines.append(f"  Admin token (shown once, saved to {token_file}):")
+            lines.append(f"    {new_token}")
+        else:
+            lines.append(f"  Admin token in {token_file}")
+        lines.append("Press Ctrl-C to stop.")
+        print("\n".join(lines), flush=True)
+
+    def wait(self, stop: threading.Event) -> int:
+        """Block until asked to stop (0) or until a child dies on its own (1)."""
+        while not stop.wait(0.5):
+            for child in self.children:
+                if child.process.poll() is not None:
+                    print(
+                        f"{child.name} exited with code {child.process.returncode}; stopping.\n{child.log_tail()}",
+                        file=sys.stderr,
+                    )
+                    return 1
+        return 0
+
+    def stop(self) -> None:
+        # Gateway first (no new requests), then the services, then the database.
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in reversed(self.children):
+            try:
+                child.process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        self.children.clear()
+        if self.postgres is not None:
+            self.postgres.stop()
+        self.state_file.unlink(missing_ok=True)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def run(home: Path, http_port: int, database_url: str | None) -> int:
+    stop = threading.Event()
+    starting = True
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+        if starting:
+            raise Interrupted  # abandon a start in progress; `finally` below stops what already runs
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    stack = Stack(home=home, http_port=http_port, database_url=database_url)
+    try:
+        stack.start()
+        starting = False
+        code = stack.wait(stop)
+    except LaunchError as error:
+        print(f"autoloader up failed: {error}", file=sys.stderr)
+        code = 1
+    except Interrupted:
+        code = 130
+    finally:
+        starting = False  # a second Ctrl-C must not interrupt the orderly stop
+        print("Stopping...", file=sys.stderr, flush=True)
+        stack.stop()
+        print("Stopped.", file=sys.stderr, flush=True)
+    return code

@@ -1,0 +1,41 @@
+"""`python -m gateway serve`: the REST gateway, configured by AUTOLOADER_* variables."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+
+import uvicorn
+
+from gateway.app import create_app
+from services.shared import logging as service_logging
+from services.shared.config import GatewaySettings
+from services.shared.grpc_server import write_port_file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m gateway")
+    parser.add_argument("command", choices=["serve"], help="serve HTTP until SIGTERM")
+    parser.parse_args()
+    settings = GatewaySettings()  # filled from the environment
+    service_logging.configure("gateway", settings.log_level)
+    app = create_app(
+        {
+            "control": settings.control_address,
+            "tracker": settings.tracker_address,
+            "executor": settings.executor_address,
+        },
+        max_body_bytes=settings.max_body_bytes,
+    )
+    # Bind first so port 0 works and the bound port can be reported before serving.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.http_host, settings.http_port))
+    write_port_file(settings.port_file, sock.getsockname()[1])
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The REST gateway: serves the routes annotated in the protos by calling the gRPC services."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import errors
+from gateway.clients import Backends
+from gateway.openapi import build_openapi
+from gateway.routes import Route, build_routes
+from gateway.transcode import request_from_http, response_to_json
+from services.shared.errors import (
+    AutoloaderError,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+)
+from services.shared.logging import get_logger
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
+_log = get_logger("http")
+
+
+class PayloadTooLarge(AutoloaderError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _endpoint(route: Route, backends: Backends, max_body_bytes: int) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await _read_body(request, max_body_bytes) if route.body else b""
+            message = request_from_http(
+                route, dict(request.path_params), list(request.query_params.multi_items()), body
+            )
+            metadata = [("x-request-id", request.state.request_id)]
+            authorization = request.headers.get("authorization")
+            if authorization is not None:
+                if not _HEADER_SAFE.match(authorization):
+                    raise Unauthenticated("malformed authorization header")
+                metadata.append(("authorization", authorization))
+            response = await backends.call(route, message, metadata)
+        except PayloadTooLarge as error:
+            response_413 = errors.from_error(error)
+            response_413.status_code = 413
+            return response_413
+        except AutoloaderError as error:
+            return errors.from_error(error)
+        except grpc.aio.AioRpcError as error:
+            return errors.from_rpc_error(error)
+        return JSONResponse(response_to_json(route, response), status_code=route.success_status)
+
+    return endpoint
+
+
+async def _backend_health(backends: Backends) -> dict[str, str]:
+    states = {}
+    for name in backends.names:
+        stub = health_pb2_grpc.HealthStub(backends.channel(name))
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            states[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        except grpc.aio.AioRpcError as error:
+            states[name] = f"UNREACHABLE ({error.code().name})"
+    return states
+
+
+class RequestContextMiddleware:
+    """Request id (taken from x-request-id or made), bound for logs, echoed back; one access line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.monotonic()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self._app(scope, receive, send_with_id)
+            finally:
+                _log.info(
+                    "request",
+                    http_method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.monotonic() - started) * 1000, 1),
+                )
+
+
+def create_app(backend_addresses: dict[str, str], *, max_body_bytes: int = 1_048_576) -> Starlette:
+    routes = build_routes()
+    backends = Backends(backend_addresses)
+    openapi = build_openapi(routes)
+
+    async def healthz(request: Request) -> Response:
+        states = await _backend_health(backends)
+        serving = all(state == "SERVING" for state in states.values())
+        body = {"status": "SERVING" if serving else "NOT_SERVING", "services": states}
+        return JSONResponse(body, status_code=200 if serving else 503)
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return errors.from_error(NotFound(f"no route for {request.url.path}"))
+        if exc.status_code == 405:
+            response = errors.from_error(InvalidArgument(f"method {request.method} is not allowed here"))
+            response.status_code = 405
+            return response
+        return errors.from_error(InvalidArgument(str(exc.detail)))
+
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        _log.exception("unhandled error", exc_info=exc)
+        return errors.from_error(AutoloaderError("internal error; see the gateway log for details"))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        backends.open()
+        yield
+        await backends.close()
+
+    app = Starlette(
+        routes=[
+            *[StarletteRoute(r.path, _endpoint(r, backends, max_body_bytes), methods=[r.http_method]) for r in routes],
+            StarletteRoute("/healthz", healthz, methods=["GET"]),
+            StarletteRoute("/api/v1/openapi.json", openapi_json, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app

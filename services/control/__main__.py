@@ -1,0 +1,4 @@
+from services.control.app import start
+from services.shared.service_runtime import main
+
+main("control", start)

@@ -1,0 +1,82 @@
+"""The ingestion configuration as the control service's use cases see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import datetime
+from typing import Any
+
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_WRITE_MODE = "append"
+
+
+@dataclass(frozen=True)
+class Source:
+    uri: str = ""
+    pattern: str = ""
+    format: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    endpoint_url: str = ""
+    region: str = ""
+    credentials_ref: str = ""
+
+
+@dataclass(frozen=True)
+class Destination:
+    table: str = ""
+    write_mode: str = DEFAULT_WRITE_MODE
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str = ""
+    timezone: str = ""
+
+
+@dataclass(frozen=True)
+class Ingestion:
+    ingestion_id: str = ""
+    name: str = ""
+    source: Source = field(default_factory=Source)
+    destination: Destination = field(default_factory=Destination)
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_files_per_run: int | None = None
+    max_bytes_per_run: int | None = None
+    schedule: Schedule | None = None
+    enabled: bool = True
+    owner: str = ""
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+# Set by the service, never by a client.
+OUTPUT_ONLY_FIELDS = frozenset({"ingestion_id", "owner", "create_time", "update_time"})
+
+
+def updatable_paths() -> frozenset[str]:
+    """Every field path an update may name: top-level fields and the fields of nested messages."""
+    paths: set[str] = set()
+    defaults = {"schedule": Schedule()}
+    for top in fields(Ingestion):
+        if top.name in OUTPUT_ONLY_FIELDS:
+            continue
+        paths.add(top.name)
+        value = defaults.get(top.name, getattr(Ingestion(), top.name))
+        if is_dataclass(value):
+            paths.update(f"{top.name}.{inner.name}" for inner in fields(value))
+    return frozenset(paths)
+
+
+def apply_paths(current: Ingestion, changes: Ingestion, paths: list[str]) -> Ingestion:
+    """Copy the fields named by dotted paths from changes onto current."""
+    for path in paths:
+        current = _replace_path(current, changes, path.split("."))
+    return current
+
+
+def _replace_path(target: Any, source: Any, parts: list[str]) -> Any:
+    head, *rest = parts
+    new_value = getattr(source, head)
+    if rest and getattr(target, head) is not None and new_value is not None:
+        new_value = _replace_path(getattr(target, head), new_value, rest)
+    return replace(target, **{head: new_value})

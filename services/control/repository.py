@@ -1,0 +1,133 @@
+"""Ingestions and the request log in the `control` schema."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.control.models import Destination, Ingestion, Schedule, Source
+from services.shared.errors import AlreadyExists, InvalidArgument
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA = "control"
+
+_COLUMNS = (
+    "ingestion_id, name, source, destination, max_retries, max_files_per_run, max_bytes_per_run,"
+    " schedule, enabled, owner, create_time, update_time"
+)
+
+
+def _ingestion(row: asyncpg.Record) -> Ingestion:
+    schedule = json.loads(row["schedule"]) if row["schedule"] else None
+    return Ingestion(
+        ingestion_id=row["ingestion_id"],
+        name=row["name"],
+        source=Source(**json.loads(row["source"])),
+        destination=Destination(**json.loads(row["destination"])),
+        max_retries=row["max_retries"],
+        max_files_per_run=row["max_files_per_run"],
+        max_bytes_per_run=row["max_bytes_per_run"],
+        schedule=Schedule(**schedule) if schedule else None,
+        enabled=row["enabled"],
+        owner=row["owner"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
+
+
+def _values(ingestion: Ingestion) -> list[Any]:
+    return [
+        ingestion.name,
+        json.dumps(asdict(ingestion.source)),
+        json.dumps(asdict(ingestion.destination)),
+        ingestion.max_retries,
+        ingestion.max_files_per_run,
+        ingestion.max_bytes_per_run,
+        json.dumps(asdict(ingestion.schedule)) if ingestion.schedule else None,
+        ingestion.enabled,
+    ]
+
+
+class IngestionRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def insert(self, ingestion: Ingestion) -> Ingestion:
+        try:
+            row = await self._pool.fetchrow(
+                f"INSERT INTO control.ingestions (ingestion_id, owner, name, source, destination, max_retries,"
+                f" max_files_per_run, max_bytes_per_run, schedule, enabled)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_COLUMNS}",
+                ingestion.ingestion_id,
+                ingestion.owner,
+                *_values(ingestion),
+            )
+        except asyncpg.UniqueViolationError as e:
+            raise AlreadyExists(f"ingestion '{ingestion.ingestion_id}' already exists") from e
+        return _ingestion(row)
+
+    async def get(self, ingestion_id: str) -> Ingestion | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM control.ingestions WHERE ingestion_id = $1", ingestion_id
+        )
+        return _ingestion(row) if row else None
+
+    async def list_after(self, after_id: str, limit: int) -> list[Ingestion]:
+        """Keyset pagination: ingestions whose id sorts after after_id."""
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM control.ingestions WHERE ingestion_id > $1 ORDER BY ingestion_id LIMIT $2",
+            after_id,
+            limit,
+        )
+        return [_ingestion(r) for r in rows]
+
+    async def update(self, ingestion: Ingestion, *, expected_update_time: Any) -> Ingestion | None:
+        """Write the new configuration unless someone changed it since it was read (then None)."""
+        row = await self._pool.fetchrow(
+            f"UPDATE control.ingestions SET name = $2, source = $3, destination = $4, max_retries = $5,"
+            f" max_files_per_run = $6, max_bytes_per_run = $7, schedule = $8, enabled = $9,"
+            f" update_time = clock_timestamp()"
+            f" WHERE ingestion_id = $1 AND update_time = $10 RETURNING {_COLUMNS}",
+            ingestion.ingestion_id,
+            *_values(ingestion),
+            expected_update_time,
+        )
+        return _ingestion(row) if row else None
+
+    async def delete(self, ingestion_id: str) -> bool:
+        result: str = await self._pool.execute("DELETE FROM control.ingestions WHERE ingestion_id = $1", ingestion_id)
+        return result.endswith(" 1")
+
+
+class RequestLog:
+    """Stored responses of calls that carried a request_id."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def find(self, principal: str, request_id: str, method: str) -> bytes | None:
+        row = await self._pool.fetchrow(
+            "SELECT method, response FROM control.request_log WHERE principal = $1 AND request_id = $2",
+            principal,
+            request_id,
+        )
+        if row is None:
+            return None
+        if row["method"] != method:
+            raise InvalidArgument(f"request_id: already used for {row['method']}")
+        response: bytes = row["response"]
+        return response
+
+    async def save(self, principal: str, request_id: str, method: str, response: bytes) -> None:
+        await self._pool.execute(
+            "INSERT INTO control.request_log (principal, request_id, method, response) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT DO NOTHING",
+            principal,
+            request_id,
+            method,
+            response,
+        )

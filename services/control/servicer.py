@@ -1,0 +1,87 @@
+"""gRPC surface of the control service: proto in, use case, proto out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from autoloader.control.v1 import control_pb2 as pb
+from autoloader.control.v1 import control_pb2_grpc as pb_grpc
+from services.control.convert import ingestion_from_pb, ingestion_to_pb, role_from_pb, token_to_pb
+from services.control.repository import RequestLog
+from services.control.service import IngestionService, TokenService
+from services.shared.interceptors import principal
+
+Response = TypeVar("Response", bound=Message)
+
+
+class ControlServicer(pb_grpc.ControlServiceServicer):
+    def __init__(self, ingestions: IngestionService, tokens: TokenService, request_log: RequestLog) -> None:
+        self._ingestions = ingestions
+        self._tokens = tokens
+        self._request_log = request_log
+
+    async def _once(
+        self, method: str, request_id: str, response_type: type[Response], call: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        """Run a mutating call once per (caller, request_id); a retry gets the stored first response."""
+        if not request_id:
+            return await call()
+        caller = principal().name
+        stored = await self._request_log.find(caller, request_id, method)
+        if stored is not None:
+            return response_type.FromString(stored)
+        response = await call()
+        await self._request_log.save(caller, request_id, method, response.SerializeToString())
+        return response
+
+    async def CreateIngestion(self, request: pb.CreateIngestionRequest, context: Any) -> pb.CreateIngestionResponse:
+        async def create() -> pb.CreateIngestionResponse:
+            created = await self._ingestions.create(principal(), ingestion_from_pb(request.ingestion))
+            return pb.CreateIngestionResponse(ingestion=ingestion_to_pb(created))
+
+        return await self._once("CreateIngestion", request.request_id, pb.CreateIngestionResponse, create)
+
+    async def ListIngestions(self, request: pb.ListIngestionsRequest, context: Any) -> pb.ListIngestionsResponse:
+        page, next_token = await self._ingestions.list_page(principal(), request.page_size, request.page_token)
+        return pb.ListIngestionsResponse(ingestions=[ingestion_to_pb(i) for i in page], next_page_token=next_token)
+
+    async def GetIngestion(self, request: pb.GetIngestionRequest, context: Any) -> pb.GetIngestionResponse:
+        ingestion = await self._ingestions.get(principal(), request.ingestion_id)
+        return pb.GetIngestionResponse(ingestion=ingestion_to_pb(ingestion))
+
+    async def UpdateIngestion(self, request: pb.UpdateIngestionRequest, context: Any) -> pb.UpdateIngestionResponse:
+        async def update() -> pb.UpdateIngestionResponse:
+            updated = await self._ingestions.update(
+                principal(),
+                request.ingestion_id,
+                ingestion_from_pb(request.ingestion),
+                list(request.update_mask.paths),
+            )
+            return pb.UpdateIngestionResponse(ingestion=ingestion_to_pb(updated))
+
+        return await self._once("UpdateIngestion", request.request_id, pb.UpdateIngestionResponse, update)
+
+    async def DeleteIngestion(self, request: pb.DeleteIngestionRequest, context: Any) -> pb.DeleteIngestionResponse:
+        async def delete() -> pb.DeleteIngestionResponse:
+            await self._ingestions.delete(principal(), request.ingestion_id)
+            return pb.DeleteIngestionResponse(
+                message=f"Deleted ingestion {request.ingestion_id}; its destination table was not touched",
+                ingestion_id=request.ingestion_id,
+            )
+
+        return await self._once("DeleteIngestion", request.request_id, pb.DeleteIngestionResponse, delete)
+
+    async def CreateToken(self, request: pb.CreateTokenRequest, context: Any) -> pb.CreateTokenResponse:
+        record, secret = await self._tokens.create(principal(), request.name, role_from_pb(request.role))
+        return pb.CreateTokenResponse(token=token_to_pb(record), secret=secret)
+
+    async def ListTokens(self, request: pb.ListTokensRequest, context: Any) -> pb.ListTokensResponse:
+        records = await self._tokens.list(principal(), request.show_revoked)
+        return pb.ListTokensResponse(tokens=[token_to_pb(r) for r in records])
+
+    async def RevokeToken(self, request: pb.RevokeTokenRequest, context: Any) -> pb.RevokeTokenResponse:
+        record = await self._tokens.revoke(principal(), request.token_id)
+        return pb.RevokeTokenResponse(token=token_to_pb(record))

@@ -1,0 +1,138 @@
+"""The server-side chain every RPC passes through: request context → auth → access log → error→status.
+
+Handlers are wrapped (rather than using bare interceptor hooks) so the principal and request id are
+bound in the same task that runs the servicer method.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from services.shared.auth import Principal
+from services.shared.errors import GENERIC_INTERNAL_MESSAGE, AutoloaderError
+from services.shared.logging import get_logger
+from services.shared.token_repository import Authenticator
+
+# Probes and tooling call these without a token.
+UNAUTHENTICATED_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+current_principal: ContextVar[Principal] = ContextVar("current_principal")
+_log = get_logger("rpc")
+
+
+def principal() -> Principal:
+    """The authenticated caller of the RPC being served."""
+    return current_principal.get()
+
+
+def status_proto(error: AutoloaderError) -> status_pb2.Status:
+    status = status_pb2.Status(code=error.code.value[0], message=error.message)
+    if error.violations:
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in error.violations
+                ]
+            )
+        )
+        status.details.append(detail)
+    return status
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: AutoloaderError) -> None:
+    await context.abort(
+        error.code,
+        error.message,
+        trailing_metadata=((STATUS_DETAILS_KEY, status_proto(error).SerializeToString()),),
+    )
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(UNAUTHENTICATED_METHOD_PREFIXES):
+            return handler
+        method = details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            async with self._call_scope(context, method):
+                return await behavior(request, context)
+
+        return wrapped
+
+    def _wrap_stream(self, behavior: Callable[..., AsyncIterator[Any]], method: str) -> Callable[..., Any]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            async with self._call_scope(context, method):
+                async for item in behavior(request, context):
+                    yield item
+
+        return wrapped
+
+    @contextlib.asynccontextmanager
+    async def _call_scope(self, context: grpc.aio.ServicerContext[Any, Any], method: str) -> AsyncIterator[None]:
+        """Bind the request id, authenticate, log one access line, and turn errors into statuses."""
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        started = time.monotonic()
+        code = grpc.StatusCode.OK
+        request_id = metadata.get("x-request-id") or uuid.uuid4().hex
+        with structlog.contextvars.bound_contextvars(request_id=request_id, method=method):
+            try:
+                caller = await self._authenticator.authenticate(metadata.get("authorization"))
+                reset = current_principal.set(caller)
+                try:
+                    with structlog.contextvars.bound_contextvars(principal=caller.name, token_id=caller.token_id):
+                        yield
+                finally:
+                    current_principal.reset(reset)
+            except AutoloaderError as error:
+                code = error.code
+                await _abort(context, error)
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                _log.exception("rpc failed")
+                await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL_MESSAGE)
+            finally:
+                _log.info("rpc", code=code.name, duration_ms=round((time.monotonic() - started) * 1000, 1))

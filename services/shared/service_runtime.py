@@ -1,0 +1,90 @@
+"""The life of one service process: pool, migrations, gRPC server, graceful stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import grpc
+
+from services.shared import logging as service_logging
+from services.shared.config import ServiceSettings
+from services.shared.db import apply_migrations, create_pool
+from services.shared.grpc_server import GrpcServer, run_until_signalled, start_grpc_server, write_port_file
+from services.shared.interceptors import ServiceInterceptor
+from services.shared.token_repository import MIGRATIONS as AUTH_MIGRATIONS
+from services.shared.token_repository import SCHEMA as AUTH_SCHEMA
+from services.shared.token_repository import Authenticator, TokenRepository
+
+AddServicers = Callable[[grpc.aio.Server], None]
+
+
+@dataclass
+class RunningService:
+    grpc: GrpcServer
+    pool: asyncpg.Pool
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.grpc.port}"
+
+    async def stop(self, grace: float = 1.0) -> None:
+        await self.grpc.stop(grace)
+        await self.pool.close()
+
+
+async def start_service(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    schemas: list[tuple[str, Path]],
+    service_names: list[str],
+    build: Callable[[asyncpg.Pool], AddServicers],
+) -> RunningService:
+    """Connect, migrate the shared auth schema and the service's own, then serve."""
+    pool = await create_pool(settings.database_url.get_secret_value(), service=name, max_size=settings.db_pool_max_size)
+    try:
+        for schema, directory in [(AUTH_SCHEMA, AUTH_MIGRATIONS), *schemas]:
+            await apply_migrations(pool, schema, directory)
+        interceptor = ServiceInterceptor(Authenticator(TokenRepository(pool)))
+        server = await start_grpc_server(
+            host=settings.grpc_host,
+            port=settings.grpc_port,
+            service_names=service_names,
+            add_servicers=build(pool),
+            interceptors=[interceptor],
+        )
+    except BaseException:
+        await pool.close()
+        raise
+    return RunningService(grpc=server, pool=pool)
+
+
+Settings = TypeVar("Settings", bound=ServiceSettings)
+
+
+def main(
+    name: str,
+    start: Callable[[Settings], Awaitable[RunningService]],
+    settings_type: type[Settings] = ServiceSettings,  # type: ignore[assignment]
+) -> None:
+    """Entry point of `python -m services.<name> serve`, configured by AUTOLOADER_* variables."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
+    parser.add_argument("command", choices=["serve"], help="run the gRPC server until SIGTERM")
+    parser.parse_args()
+    settings = settings_type()  # filled from AUTOLOADER_* environment variables
+    service_logging.configure(name, settings.log_level)
+    log = service_logging.get_logger("server")
+
+    async def serve() -> None:
+        running = await start(settings)
+        write_port_file(settings.port_file, running.grpc.port)
+        log.info("serving", port=running.grpc.port)
+        await run_until_signalled(running.grpc, grace=settings.shutdown_grace_seconds, on_stop=running.pool.close)
+
+    asyncio.run(serve())

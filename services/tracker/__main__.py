@@ -1,0 +1,4 @@
+from services.shared.service_runtime import main
+from services.tracker.app import start
+
+main("tracker", start)

@@ -1,0 +1,139 @@
+"""`autoloader up` as a user runs it: a real process tree, embedded PostgreSQL, HTTP and gRPC on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from autoloader.stack.postgres import free_port
+
+pytestmark = pytest.mark.e2e
+SERVICES = ("control", "tracker", "executor")
+
+
+class Up:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "AUTOLOADER_DATABASE_URL"}
+        self.env = {**env, "AUTOLOADER_HOME": str(home)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "autoloader", "up", "--http-port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.state = self._wait_for_state()
+
+    def _wait_for_state(self) -> dict[str, str]:
+        deadline = time.monotonic() + 90
+        state_file = self.home / "stack.json"
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stdout.read() if self.process.stdout else ""
+            if state_file.exists():
+                return dict(json.loads(state_file.read_text()))
+            time.sleep(0.2)
+        raise AssertionError("autoloader up did not start within 90 s")
+
+    @property
+    def token(self) -> str:
+        return (self.home / "admin-token").read_text().strip()
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", headers={"Authorization": f"Bearer {self.token}"})
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=60)
+        return output
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "autoloader-home"
+
+
+def health_status(address: str) -> str:
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def port_is_closed(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as sock:
+        return sock.connect_ex((host, int(port))) != 0
+
+
+def test_up_serves_the_api_stops_cleanly_and_restarts_on_the_same_data(home: Path) -> None:
+    first = Up(home)
+    try:
+        token = first.token
+        assert stat.S_IMODE((home / "admin-token").stat().st_mode) == 0o600
+        for name in SERVICES:
+            assert health_status(first.state[f"{name}_address"]) == "SERVING"
+        with first.http() as client:
+            listed = client.get("/api/v1/ingestions")
+            assert listed.status_code == 200
+            assert listed.json() == {"ingestions": [], "next_page_token": ""}
+            refused = client.post(
+                "/api/v1/ingestions",
+                json={
+                    "name": "Users",
+                    "source": {"uri": "file:///data/users/", "format": "csv"},
+                    "destination": {"table": "analytics.dim_users", "write_mode": "overwrite"},
+                },
+            )
+            assert refused.status_code == 400
+            assert "overwrite mode is not supported" in refused.json()["message"]
+        config = home.parent / "ingestion.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "ingestion_id": "users-snapshot-ingestion",
+                    "name": "Users",
+                    "source": {"uri": "file:///data/users/", "format": "csv"},
+                    "destination": {"table": "analytics.dim_users"},
+                }
+            )
+        )
+        created = subprocess.run(
+            [sys.executable, "-m", "autoloader", "ingestions", "create", "--file", str(config)],
+            env=first.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert created.returncode == 0, created.stderr
+        assert json.loads(created.stdout)["owner"] == "admin"
+    finally:
+        output = first.stop()
+    assert first.process.returncode == 0, output
+    assert token in output  # the first start prints the new admin token once
+    assert all(port_is_closed(first.state[f"{n}_address"]) for n in SERVICES)
+    assert not (home / "stack.json").exists()
+
+    second = Up(home)
+    try:
+        assert second.token == token
+        with second.http() as client:
+            ids = [i["ingestion_id"] for i in client.get("/api/v1/ingestions").json()["ingestions"]]
+        assert ids == ["users-snapshot-ingestion"]
+    finally:
+        output = second.stop()
+    assert second.process.returncode == 0
+    assert token not in output  # not shown again

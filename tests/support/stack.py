@@ -1,0 +1,94 @@
+"""The services, gateway and database started in-process on dynamic ports, for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from autoloader.stack.bootstrap import prepare_database
+from gateway.app import create_app
+from services.control.app import start as start_control
+from services.executor.app import start as start_executor
+from services.shared.auth import Role, new_secret, new_token_id
+from services.shared.config import ExecutorSettings, ServiceSettings
+from services.shared.db import create_pool
+from services.shared.service_runtime import RunningService
+from services.shared.token_repository import TokenRepository
+from services.tracker.app import start as start_tracker
+
+
+@dataclass
+class InProcessStack:
+    database_url: str
+    admin_token: str
+    control: RunningService
+    tracker: RunningService
+    executor: RunningService
+    http_url: str
+    _gateway: uvicorn.Server
+    _gateway_task: asyncio.Task[None]
+    _token_counter: list[int] = field(default_factory=lambda: [0])
+
+    def http(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.http_url, headers=headers, timeout=30)
+
+    async def make_token(self, role: Role, name: str | None = None) -> str:
+        """A token for a fresh principal (or the given name), created directly in the database."""
+        self._token_counter[0] += 1
+        secret = new_secret()
+        pool = await create_pool(self.database_url, service="tests", max_size=1)
+        try:
+            await TokenRepository(pool).create(
+                token_id=new_token_id(),
+                name=name or f"{role.value}-{self._token_counter[0]}",
+                role=role,
+                secret=secret,
+                created_by="tests",
+            )
+        finally:
+            await pool.close()
+        return secret
+
+    async def stop(self) -> None:
+        self._gateway.should_exit = True
+        await self._gateway_task
+        for service in (self.executor, self.tracker, self.control):
+            await service.stop(grace=0.5)
+
+
+async def start_stack(database_url: str, home: Path) -> InProcessStack:
+    token_file = home / "admin-token"
+    home.mkdir(parents=True, exist_ok=True)
+    admin = await prepare_database(database_url, token_file)
+    assert admin is not None
+    settings = ServiceSettings(database_url=SecretStr(database_url), grpc_port=0, home=home)
+    control = await start_control(settings)
+    tracker = await start_tracker(settings)
+    executor = await start_executor(ExecutorSettings(database_url=SecretStr(database_url), grpc_port=0, home=home))
+    app = create_app(
+        {"control": control.address, "tracker": tracker.address, "executor": executor.address},
+        max_body_bytes=64 * 1024,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return InProcessStack(
+        database_url=database_url,
+        admin_token=admin,
+        control=control,
+        tracker=tracker,
+        executor=executor,
+        http_url=f"http://127.0.0.1:{port}",
+        _gateway=server,
+        _gateway_task=task,
+    )
