@@ -7,11 +7,12 @@ PROTOS := $(shell find protos -name '*.proto')
 
 .PHONY: install up test unit lint stubs clean
 
-$(STAMP): pyproject.toml setup.py scripts/generate_stubs.py package-lock.json $(PROTOS)
+$(STAMP): pyproject.toml setup.py scripts/generate_stubs.py package-lock.json jvm/pom.xml $(PROTOS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	npm ci --no-audit --no-fund --silent
+	$(BIN)/python -m services.executor.jars  # Spark's JVM jars from Maven Central, once, into the cache
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project, its tools and the generated stubs

@@ -12,14 +12,16 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from autoloader.control.v1 import control_pb2
+from autoloader.tracker.v1 import tracker_pb2
 
 # Services whose annotated RPCs the gateway serves, and the backend that hosts each.
 SERVED_SERVICES: dict[str, ServiceDescriptor] = {
     "control": control_pb2.DESCRIPTOR.services_by_name["ControlService"],
+    "tracker": tracker_pb2.DESCRIPTOR.services_by_name["TrackerService"],
 }
 
 # HTTP status of a success, where 200 would undersell what happened.
-SUCCESS_STATUS = {"CreateIngestion": 201}
+SUCCESS_STATUS = {"CreateIngestion": 201, "RunIngestion": 202}
 
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 

@@ -36,3 +36,15 @@ async def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         yield running
     finally:
         await running.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def loading_stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessStack]:
+    """A stack whose executor runs its pull loop with a real SparkSession (Iceberg on the same PostgreSQL)."""
+    service_logging.configure("tests", "WARNING")
+    home: Path = tmp_path_factory.mktemp("loading-home")
+    running = await start_stack(postgres_url, home, with_worker=True, lease_seconds=10)
+    try:
+        yield running
+    finally:
+        await running.stop()

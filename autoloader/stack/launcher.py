@@ -20,7 +20,6 @@ import httpx
 from autoloader.stack.bootstrap import prepare_database
 from autoloader.stack.postgres import EmbeddedPostgres
 
-SERVICES = ("control", "tracker", "executor")
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -100,11 +99,22 @@ class Stack:
             if self.postgres.is_running():
                 self.postgres.stop()  # left over from a launcher that was killed
             database_url = self.postgres.start()
-        new_token = asyncio.run(prepare_database(database_url, self.home / "admin-token"))
+        credentials = asyncio.run(prepare_database(database_url, self.home))
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         db_env = {"AUTOLOADER_DATABASE_URL": database_url, "AUTOLOADER_GRPC_PORT": "0"}
-        services = {name: self._spawn(name, f"services.{name}", db_env) for name in SERVICES}
-        addresses = {name: f"127.0.0.1:{child.port(deadline)}" for name, child in services.items()}
+        # The tracker first: control and the executor are its clients.
+        tracker = self._spawn("tracker", "services.tracker", db_env)
+        tracker_address = f"127.0.0.1:{tracker.port(deadline)}"
+        clients_env = {**db_env, "AUTOLOADER_TRACKER_ADDRESS": tracker_address}
+        control = self._spawn("control", "services.control", clients_env)
+        executor = self._spawn(
+            "executor", "services.executor", {**clients_env, "AUTOLOADER_TOKEN": credentials.executor_token}
+        )
+        addresses = {
+            "control": f"127.0.0.1:{control.port(deadline)}",
+            "tracker": tracker_address,
+            "executor": f"127.0.0.1:{executor.port(deadline)}",
+        }
         gateway = self._spawn(
             "gateway",
             "gateway",
@@ -119,7 +129,7 @@ class Stack:
         self._wait_healthy(http_url, gateway, deadline)
         state = {**{f"{n}_address": a for n, a in addresses.items()}, "http_url": http_url}
         self.state_file.write_text(json.dumps(state, indent=2))
-        self._print_banner(state, new_token)
+        self._print_banner(state, credentials.admin_token if credentials.admin_token_is_new else None)
         return state
 
     def _wait_healthy(self, http_url: str, gateway: Child, deadline: float) -> None:

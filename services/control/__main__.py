@@ -1,4 +1,5 @@
 from services.control.app import start
+from services.shared.config import ControlSettings
 from services.shared.service_runtime import main
 
-main("control", start)
+main("control", start, ControlSettings)

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from autoloader.control.v1 import control_pb2 as pb
 from services.control import models
 from services.shared.auth import Role, TokenRecord
+from services.shared.timestamps import to_timestamp
 
 _ROLE_TO_PB: dict[Role, Any] = {Role.VIEWER: pb.ROLE_VIEWER, Role.EDITOR: pb.ROLE_EDITOR, Role.ADMIN: pb.ROLE_ADMIN}
 _ROLE_FROM_PB: dict[int, Role] = {v: k for k, v in _ROLE_TO_PB.items()}
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def ingestion_from_pb(message: pb.Ingestion) -> models.Ingestion:
@@ -78,8 +68,8 @@ def ingestion_to_pb(ingestion: models.Ingestion) -> pb.Ingestion:
         ),
         enabled=ingestion.enabled,
         owner=ingestion.owner,
-        create_time=_timestamp(ingestion.create_time),
-        update_time=_timestamp(ingestion.update_time),
+        create_time=to_timestamp(ingestion.create_time),
+        update_time=to_timestamp(ingestion.update_time),
     )
 
 
@@ -92,7 +82,7 @@ def token_to_pb(token: TokenRecord) -> pb.Token:
         token_id=token.token_id,
         name=token.name,
         role=_ROLE_TO_PB[token.role],
-        create_time=_timestamp(token.create_time),
-        revoke_time=_timestamp(token.revoke_time),
+        create_time=to_timestamp(token.create_time),
+        revoke_time=to_timestamp(token.revoke_time),
         created_by=token.created_by,
     )

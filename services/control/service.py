@@ -2,49 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import secrets
 from dataclasses import replace
 
+from autoloader.tracker.v1 import tracker_pb2 as tpb
 from services.control.models import OUTPUT_ONLY_FIELDS, Ingestion, apply_paths, updatable_paths
 from services.control.repository import IngestionRepository
-from services.control.validation import INGESTION_ID, validate, validate_ingestion_id
+from services.control.tracker_client import TrackerClient
+from services.control.validation import validate, validate_ingestion_id
 from services.shared.auth import Principal, Role, TokenRecord, new_secret, new_token_id
 from services.shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from services.shared.pagination import decode_page_token, encode_page_token, page_size_or_default
 from services.shared.token_repository import TokenRepository
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
-def encode_page_token(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode()
-
-
-def decode_page_token(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        last_id = base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as e:
-        raise InvalidArgument.of([FieldViolation("page_token", "is not a token returned by this API")]) from e
-    if not INGESTION_ID.match(last_id):
-        raise InvalidArgument.of([FieldViolation("page_token", "is not a token returned by this API")])
-    return last_id
-
-
-def page_size_or_default(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument.of([FieldViolation("page_size", "must not be negative")])
-    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
 class IngestionService:
-    def __init__(self, ingestions: IngestionRepository) -> None:
+    def __init__(self, ingestions: IngestionRepository, tracker: TrackerClient) -> None:
         self._ingestions = ingestions
+        self._tracker = tracker
 
     async def create(self, caller: Principal, ingestion: Ingestion) -> Ingestion:
         caller.require(Role.EDITOR, "creating an ingestion")
@@ -73,11 +51,11 @@ class IngestionService:
 
     async def list_page(self, caller: Principal, page_size: int, page_token: str) -> tuple[list[Ingestion], str]:
         size = page_size_or_default(page_size)
-        after = decode_page_token(page_token)
+        after = decode_page_token(page_token, 1)
         # One extra row tells whether another page follows.
-        rows = await self._ingestions.list_after(after, size + 1)
+        rows = await self._ingestions.list_after(after[0] if after else "", size + 1)
         page = rows[:size]
-        next_token = encode_page_token(page[-1].ingestion_id) if len(rows) > size else ""
+        next_token = encode_page_token([page[-1].ingestion_id]) if len(rows) > size else ""
         return page, next_token
 
     async def update(self, caller: Principal, ingestion_id: str, changes: Ingestion, paths: list[str]) -> Ingestion:
@@ -96,6 +74,30 @@ class IngestionService:
         caller.require_owner_or_admin(current.owner, f"deleting ingestion '{ingestion_id}'")
         if not await self._ingestions.delete(ingestion_id):
             raise NotFound(f"ingestion '{ingestion_id}' not found")
+
+    async def run(self, caller: Principal, ingestion_id: str) -> tpb.Run:
+        ingestion = await self.get(caller, ingestion_id)
+        caller.require_owner_or_admin(ingestion.owner, f"running ingestion '{ingestion_id}'")
+        if not ingestion.enabled:
+            raise Aborted(f"ingestion '{ingestion_id}' is paused; set enabled to true before running it")
+        return await self._tracker.create_run(ingestion, trigger="manual")
+
+    async def list_runs(
+        self, caller: Principal, ingestion_id: str, page_size: int, page_token: str
+    ) -> tpb.ListRunsResponse:
+        await self.get(caller, ingestion_id)
+        return await self._tracker.list_runs(ingestion_id, page_size, page_token)
+
+    async def list_files(
+        self, caller: Principal, ingestion_id: str, status: str, page_size: int, page_token: str
+    ) -> tpb.ListFilesResponse:
+        await self.get(caller, ingestion_id)
+        return await self._tracker.list_files(ingestion_id, status, page_size, page_token)
+
+    async def clear_files(self, caller: Principal, ingestion_id: str) -> int:
+        ingestion = await self.get(caller, ingestion_id)
+        caller.require_owner_or_admin(ingestion.owner, f"clearing processed files of '{ingestion_id}'")
+        return await self._tracker.clear_files(ingestion_id)
 
 
 def _check_update_paths(paths: list[str]) -> None:

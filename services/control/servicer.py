@@ -74,6 +74,38 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
 
         return await self._once("DeleteIngestion", request.request_id, pb.DeleteIngestionResponse, delete)
 
+    async def RunIngestion(self, request: pb.RunIngestionRequest, context: Any) -> pb.RunIngestionResponse:
+        async def run() -> pb.RunIngestionResponse:
+            return pb.RunIngestionResponse(run=await self._ingestions.run(principal(), request.ingestion_id))
+
+        return await self._once("RunIngestion", request.request_id, pb.RunIngestionResponse, run)
+
+    async def ListIngestionRuns(
+        self, request: pb.ListIngestionRunsRequest, context: Any
+    ) -> pb.ListIngestionRunsResponse:
+        page = await self._ingestions.list_runs(
+            principal(), request.ingestion_id, request.page_size, request.page_token
+        )
+        return pb.ListIngestionRunsResponse(runs=page.runs, next_page_token=page.next_page_token)
+
+    async def ListProcessedFiles(
+        self, request: pb.ListProcessedFilesRequest, context: Any
+    ) -> pb.ListProcessedFilesResponse:
+        page = await self._ingestions.list_files(
+            principal(), request.ingestion_id, request.status, request.page_size, request.page_token
+        )
+        return pb.ListProcessedFilesResponse(processed_files=page.processed_files, next_page_token=page.next_page_token)
+
+    async def ClearProcessedFiles(
+        self, request: pb.ClearProcessedFilesRequest, context: Any
+    ) -> pb.ClearProcessedFilesResponse:
+        cleared = await self._ingestions.clear_files(principal(), request.ingestion_id)
+        return pb.ClearProcessedFilesResponse(
+            message=f"Cleared {cleared} processed file records",
+            files_cleared=cleared,
+            ingestion_id=request.ingestion_id,
+        )
+
     async def CreateToken(self, request: pb.CreateTokenRequest, context: Any) -> pb.CreateTokenResponse:
         record, secret = await self._tokens.create(principal(), request.name, role_from_pb(request.role))
         return pb.CreateTokenResponse(token=token_to_pb(record), secret=secret)

@@ -1,4 +1,4 @@
-"""Wires the executor service together."""
+"""Wires the executor service together: RPCs plus the pull loop that executes runs."""
 
 from __future__ import annotations
 
@@ -6,21 +6,61 @@ import asyncpg
 import grpc
 
 from autoloader.executor.v1 import executor_pb2, executor_pb2_grpc
+from services.executor.jars import ensure_jars
+from services.executor.load import TableLoader
 from services.executor.servicer import ExecutorServicer
+from services.executor.spark_session import build_spark_session
+from services.executor.tracker_client import ExecutorTrackerClient
+from services.executor.worker import Worker
 from services.shared.config import ExecutorSettings
 from services.shared.service_runtime import AddServicers, RunningService, start_service
 
 SERVICE_NAME = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
 
 
+def spark_starter(settings: ExecutorSettings) -> TableLoader:
+    """Start the executor's SparkSession (blocking, seconds) and wrap it for loading."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    spark = build_spark_session(
+        master=settings.spark_master,
+        database_url=settings.database_url.get_secret_value(),
+        warehouse=settings.warehouse_location(),
+        catalog=settings.catalog,
+        jars=ensure_jars(settings.jar_directory()),
+        app_name="autoloader-executor",
+        # Unqualified names (db.table) resolve in the Iceberg catalog, in `autoloader sql` too.
+        extra_conf={"spark.sql.defaultCatalog": settings.catalog},
+    )
+    # A session of its own: the loader sets spark.wap.id per batch, which must not leak into other SQL.
+    return TableLoader(spark.newSession(), settings.catalog)
+
+
 async def start(settings: ExecutorSettings) -> RunningService:
+    tracker_channel = grpc.aio.insecure_channel(settings.tracker_address)
+    tracker = ExecutorTrackerClient(tracker_channel, settings.token.get_secret_value())
+    worker = Worker(
+        tracker,
+        lambda: spark_starter(settings),
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.poll_seconds,
+    )
+
     def build(pool: asyncpg.Pool) -> AddServicers:
         def add(server: grpc.aio.Server) -> None:
-            servicer = ExecutorServicer(settings.spark_master)
+            servicer = ExecutorServicer(settings.spark_master, worker.executor_id, worker.loader)
             executor_pb2_grpc.add_ExecutorServiceServicer_to_server(servicer, server)
 
         return add
 
-    return await start_service(
+    running = await start_service(
         name="executor", settings=settings, schemas=[], service_names=[SERVICE_NAME], build=build
     )
+
+    async def stop_worker() -> None:
+        await worker.stop(settings.shutdown_grace_seconds)
+        await tracker_channel.close()
+
+    running.on_stop.append(stop_worker)
+    if settings.worker_enabled:
+        worker.start()
+    return running

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -10,6 +11,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def default_home() -> Path:
     return Path("~/.autoloader").expanduser()
+
+
+def default_jar_cache() -> Path:
+    """AUTOLOADER_JAR_CACHE, else ~/.cache/autoloader/jars: shared by every stack and test run of a user."""
+    configured = os.environ.get("AUTOLOADER_JAR_CACHE")
+    return Path(configured).expanduser() if configured else Path("~/.cache/autoloader/jars").expanduser()
 
 
 class CommonSettings(BaseSettings):
@@ -32,10 +39,32 @@ class ServiceSettings(CommonSettings):
     shutdown_grace_seconds: float = Field(5.0, ge=0, description="How long in-flight RPCs may finish on SIGTERM")
 
 
+class ControlSettings(ServiceSettings):
+    """Settings of a control service process."""
+
+    tracker_address: str = Field(description="host:port of the tracker service")
+
+
 class ExecutorSettings(ServiceSettings):
     """Settings of an executor process."""
 
     spark_master: str = Field("local[*]", description="Spark master: local[*], spark://host:7077 or k8s://...")
+    tracker_address: str = Field(description="host:port of the tracker service")
+    token: SecretStr = Field(description="Service token (admin role) the executor sends to the tracker")
+    warehouse: str = Field(
+        "", description="Iceberg warehouse: a local path or s3a://; default $AUTOLOADER_HOME/warehouse"
+    )
+    catalog: str = Field("autoloader", description="Name of the Iceberg catalog (JDBC on the database)")
+    jar_cache: Path | None = Field(None, description="Where the JVM jars are cached; default ~/.cache/autoloader/jars")
+    lease_seconds: int = Field(30, ge=5, le=3600, description="Run lease; renewed every third of it")
+    poll_seconds: float = Field(1.0, gt=0, description="How often an idle executor asks for a run")
+    worker_enabled: bool = Field(True, description="Run the pull loop (false: serve RPCs only)")
+
+    def warehouse_location(self) -> str:
+        return self.warehouse or str(self.home / "warehouse")
+
+    def jar_directory(self) -> Path:
+        return self.jar_cache or default_jar_cache()
 
 
 class GatewaySettings(CommonSettings):

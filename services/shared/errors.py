@@ -62,6 +62,10 @@ class Aborted(AutoloaderError):
     code = grpc.StatusCode.ABORTED
 
 
+class LeaseLost(Aborted):
+    """Another executor holds the run now (its lease epoch is newer): stop and publish nothing."""
+
+
 class ResourceExhausted(AutoloaderError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 

@@ -28,12 +28,18 @@ UNAUTHENTICATED_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 current_principal: ContextVar[Principal] = ContextVar("current_principal")
+# The caller's credentials and request id, forwarded when this service calls another on its behalf.
+_forwarded: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("forwarded_metadata", default=())
 _log = get_logger("rpc")
 
 
 def principal() -> Principal:
     """The authenticated caller of the RPC being served."""
     return current_principal.get()
+
+
+def forwarded_metadata() -> tuple[tuple[str, str], ...]:
+    return _forwarded.get()
 
 
 def status_proto(error: AutoloaderError) -> status_pb2.Status:
@@ -119,11 +125,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             try:
                 caller = await self._authenticator.authenticate(metadata.get("authorization"))
                 reset = current_principal.set(caller)
+                reset_forwarded = _forwarded.set(
+                    (("authorization", metadata.get("authorization", "")), ("x-request-id", request_id))
+                )
                 try:
                     with structlog.contextvars.bound_contextvars(principal=caller.name, token_id=caller.token_id):
                         yield
                 finally:
                     current_principal.reset(reset)
+                    _forwarded.reset(reset_forwarded)
             except AutoloaderError as error:
                 code = error.code
                 await _abort(context, error)

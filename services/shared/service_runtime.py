@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,6 +28,8 @@ AddServicers = Callable[[grpc.aio.Server], None]
 class RunningService:
     grpc: GrpcServer
     pool: asyncpg.Pool
+    # Cleanups after the server stopped and before the pool closes (channels, workers).
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -35,6 +37,11 @@ class RunningService:
 
     async def stop(self, grace: float = 1.0) -> None:
         await self.grpc.stop(grace)
+        await self.close()
+
+    async def close(self) -> None:
+        for cleanup in self.on_stop:
+            await cleanup()
         await self.pool.close()
 
 
@@ -85,6 +92,6 @@ def main(
         running = await start(settings)
         write_port_file(settings.port_file, running.grpc.port)
         log.info("serving", port=running.grpc.port)
-        await run_until_signalled(running.grpc, grace=settings.shutdown_grace_seconds, on_stop=running.pool.close)
+        await run_until_signalled(running.grpc, grace=settings.shutdown_grace_seconds, on_stop=running.close)
 
     asyncio.run(serve())

@@ -1,14 +1,104 @@
-"""gRPC surface of the tracker service."""
+"""gRPC surface of the tracker service: proto in, use case, proto out."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
+
+from google.protobuf import json_format
 
 from autoloader.tracker.v1 import tracker_pb2 as pb
 from autoloader.tracker.v1 import tracker_pb2_grpc as pb_grpc
+from services.shared.interceptors import principal
 from services.shared.process_info import start_timestamp, version
+from services.tracker.convert import batch_to_pb, entry_from_pb, processed_file_to_pb, run_to_pb
+from services.tracker.models import FileFailure
+from services.tracker.service import TrackerService
 
 
 class TrackerServicer(pb_grpc.TrackerServiceServicer):
+    def __init__(self, tracker: TrackerService) -> None:
+        self._tracker = tracker
+
+    async def GetRun(self, request: pb.GetRunRequest, context: Any) -> pb.GetRunResponse:
+        return pb.GetRunResponse(run=run_to_pb(await self._tracker.get_run(principal(), request.run_id)))
+
+    async def CreateRun(self, request: pb.CreateRunRequest, context: Any) -> pb.CreateRunResponse:
+        ingestion = json_format.MessageToDict(request.ingestion)
+        run = await self._tracker.create_run(principal(), request.ingestion_id, ingestion, request.trigger)
+        return pb.CreateRunResponse(run=run_to_pb(run))
+
+    async def ListRuns(self, request: pb.ListRunsRequest, context: Any) -> pb.ListRunsResponse:
+        runs, token = await self._tracker.list_runs(
+            principal(), request.ingestion_id, request.page_size, request.page_token
+        )
+        return pb.ListRunsResponse(runs=[run_to_pb(r) for r in runs], next_page_token=token)
+
+    async def ListFiles(self, request: pb.ListFilesRequest, context: Any) -> pb.ListFilesResponse:
+        files, token = await self._tracker.list_files(
+            principal(), request.ingestion_id, request.status, request.page_size, request.page_token
+        )
+        return pb.ListFilesResponse(processed_files=[processed_file_to_pb(f) for f in files], next_page_token=token)
+
+    async def ClearFiles(self, request: pb.ClearFilesRequest, context: Any) -> pb.ClearFilesResponse:
+        return pb.ClearFilesResponse(files_cleared=await self._tracker.clear_files(principal(), request.ingestion_id))
+
+    async def ClaimRun(self, request: pb.ClaimRunRequest, context: Any) -> pb.ClaimRunResponse:
+        claim = await self._tracker.claim_run(principal(), request.executor_id, request.lease_seconds)
+        if claim is None:
+            return pb.ClaimRunResponse(claimed=False)
+        response = pb.ClaimRunResponse(claimed=True, run=run_to_pb(claim.run), lease_epoch=claim.lease_epoch)
+        response.ingestion.update(claim.ingestion)
+        if claim.batch is not None:
+            response.batch.CopyFrom(batch_to_pb(claim.batch))
+        return response
+
+    async def RenewLease(self, request: pb.RenewLeaseRequest, context: Any) -> pb.RenewLeaseResponse:
+        await self._tracker.renew_lease(principal(), request.run_id, request.lease_epoch, request.lease_seconds)
+        return pb.RenewLeaseResponse()
+
+    async def RegisterFiles(
+        self, requests: AsyncIterator[pb.RegisterFilesRequest], context: Any
+    ) -> pb.RegisterFilesResponse:
+        registered = 0
+        async for chunk in requests:
+            registered += await self._tracker.register_files(
+                principal(), chunk.run_id, chunk.lease_epoch, [entry_from_pb(f) for f in chunk.files]
+            )
+        return pb.RegisterFilesResponse(files_registered=registered)
+
+    async def PlanBatch(self, request: pb.PlanBatchRequest, context: Any) -> pb.PlanBatchResponse:
+        batch, discovered, skipped = await self._tracker.plan_batch(
+            principal(),
+            request.run_id,
+            request.lease_epoch,
+            request.max_files,
+            request.max_bytes,
+            request.max_retries,
+        )
+        response = pb.PlanBatchResponse(files_discovered=discovered, files_skipped=skipped)
+        if batch is not None:
+            response.batch.CopyFrom(batch_to_pb(batch))
+        return response
+
+    async def FinishRun(self, request: pb.FinishRunRequest, context: Any) -> pb.FinishRunResponse:
+        run = await self._tracker.finish_run(
+            principal(),
+            request.run_id,
+            request.lease_epoch,
+            snapshot_id=request.snapshot_id if request.HasField("snapshot_id") else None,
+            rows_written=request.rows_written,
+            failures=[FileFailure(f.key, f.etag, f.error) for f in request.failures],
+            error=request.error,
+            table_schema=request.table_schema,
+        )
+        return pb.FinishRunResponse(run=run_to_pb(run))
+
+    async def GetIngestionState(
+        self, request: pb.GetIngestionStateRequest, context: Any
+    ) -> pb.GetIngestionStateResponse:
+        schema = await self._tracker.table_schema(principal(), request.ingestion_id)
+        return pb.GetIngestionStateResponse(table_schema=schema)
+
     async def GetTrackerInfo(self, request: pb.GetTrackerInfoRequest, context: Any) -> pb.GetTrackerInfoResponse:
         return pb.GetTrackerInfoResponse(version=version(), start_time=start_timestamp())

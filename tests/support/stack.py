@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import grpc
 import httpx
 import uvicorn
 from pydantic import SecretStr
 
+from autoloader.executor.v1 import executor_pb2, executor_pb2_grpc
 from autoloader.stack.bootstrap import prepare_database
 from gateway.app import create_app
 from services.control.app import start as start_control
 from services.executor.app import start as start_executor
 from services.shared.auth import Role, new_secret, new_token_id
-from services.shared.config import ExecutorSettings, ServiceSettings
+from services.shared.config import ControlSettings, ExecutorSettings, ServiceSettings
 from services.shared.db import create_pool
 from services.shared.service_runtime import RunningService
 from services.shared.token_repository import TokenRepository
@@ -55,6 +58,28 @@ class InProcessStack:
             await pool.close()
         return secret
 
+    async def sql(self, statement: str) -> list[list[str | None]]:
+        """Run Spark SQL through the executor's ExecuteSql RPC, as `autoloader sql` does."""
+        async with grpc.aio.insecure_channel(self.executor.address) as channel:
+            response = await executor_pb2_grpc.ExecutorServiceStub(channel).ExecuteSql(
+                executor_pb2.ExecuteSqlRequest(statement=statement),
+                metadata=(("authorization", f"Bearer {self.admin_token}"),),
+                timeout=300,
+            )
+        return [[None if n else v for v, n in zip(r.values, r.nulls, strict=True)] for r in response.rows]
+
+    async def wait_for_run(self, run_id: str, timeout: float = 240) -> dict[str, Any]:
+        """Poll GET /api/v1/runs/{run_id} until the run ends; return its JSON."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with self.http(self.admin_token) as client:
+            while True:
+                run: dict[str, Any] = (await client.get(f"/api/v1/runs/{run_id}")).json()
+                if run.get("status") in ("SUCCESS", "FAILED", "PARTIAL_SUCCESS"):
+                    return run
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"run {run_id} did not end within {timeout}s: {run}")
+                await asyncio.sleep(0.2)
+
     async def stop(self) -> None:
         self._gateway.should_exit = True
         await self._gateway_task
@@ -62,15 +87,35 @@ class InProcessStack:
             await service.stop(grace=0.5)
 
 
-async def start_stack(database_url: str, home: Path) -> InProcessStack:
-    token_file = home / "admin-token"
+async def start_stack(
+    database_url: str,
+    home: Path,
+    *,
+    with_worker: bool = False,
+    jar_cache: Path | None = None,
+    lease_seconds: int = 30,
+) -> InProcessStack:
+    """Tracker, control, executor (its run loop only when with_worker) and the gateway, in this process."""
     home.mkdir(parents=True, exist_ok=True)
-    admin = await prepare_database(database_url, token_file)
-    assert admin is not None
-    settings = ServiceSettings(database_url=SecretStr(database_url), grpc_port=0, home=home)
-    control = await start_control(settings)
-    tracker = await start_tracker(settings)
-    executor = await start_executor(ExecutorSettings(database_url=SecretStr(database_url), grpc_port=0, home=home))
+    credentials = await prepare_database(database_url, home)
+    url = SecretStr(database_url)
+    tracker = await start_tracker(ServiceSettings(database_url=url, grpc_port=0, home=home))
+    control = await start_control(
+        ControlSettings(database_url=url, grpc_port=0, home=home, tracker_address=tracker.address)
+    )
+    executor = await start_executor(
+        ExecutorSettings(
+            database_url=url,
+            grpc_port=0,
+            home=home,
+            tracker_address=tracker.address,
+            token=SecretStr(credentials.executor_token),
+            worker_enabled=with_worker,
+            jar_cache=jar_cache,
+            lease_seconds=lease_seconds,
+            poll_seconds=0.2,
+        )
+    )
     app = create_app(
         {"control": control.address, "tracker": tracker.address, "executor": executor.address},
         max_body_bytes=64 * 1024,
@@ -84,7 +129,7 @@ async def start_stack(database_url: str, home: Path) -> InProcessStack:
     port = server.servers[0].sockets[0].getsockname()[1]
     return InProcessStack(
         database_url=database_url,
-        admin_token=admin,
+        admin_token=credentials.admin_token,
         control=control,
         tracker=tracker,
         executor=executor,

@@ -1,0 +1,265 @@
+"""Read a frozen batch of files with Spark and publish it to its Iceberg table exactly once.
+
+The write is staged with write-audit-publish: `spark.wap.id` = the batch key, then
+`cherrypick_snapshot` publishes it. Iceberg refuses to publish the same wap id twice, so whoever
+retries a batch (after a crash or a lost lease) can never append it a second time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from services.executor.discover import S3Access, file_location
+from services.executor.spark_session import s3a_options
+from services.shared.logging import get_logger
+from services.tracker.models import FileEntry
+
+_log = get_logger("load")
+_GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
+TABLE_PROPERTIES = {"write.wap.enabled": "true", "format-version": "2"}
+MAX_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """What to load: the frozen files of one batch, how to read them, and where they go."""
+
+    run_id: str
+    batch_key: str
+    files_hash: str
+    files: Sequence[FileEntry]
+    source_uri: str
+    file_format: str
+    options: dict[str, str]
+    table: str
+
+
+@dataclass
+class LoadResult:
+    snapshot_id: int | None = None
+    rows_written: int = 0
+    failures: list[tuple[FileEntry, str]] = field(default_factory=list)
+    table_schema: str = ""
+
+
+def short_error(error: BaseException) -> str:
+    """The first meaningful line of a (JVM) error, without the stack trace."""
+    text = str(error).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("at ", "JVM stacktrace", "Traceback")):
+            return line[:MAX_ERROR_CHARS]
+    return type(error).__name__
+
+
+def _hadoop_path(location: str) -> str:
+    # Spark expands glob characters in paths; a key containing them must match literally.
+    return _GLOB_CHARS.sub(r"\\\1", location)
+
+
+class TableLoader:
+    """Spark-side operations on one catalog. Used from a single worker thread."""
+
+    def __init__(self, spark: Any, catalog: str) -> None:
+        self._spark = spark
+        self._catalog = catalog
+
+    @property
+    def spark(self) -> Any:
+        return self._spark
+
+    def run_sql(self, statement: str, max_rows: int) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+        """Run a user's statement in a session of its own (so it never sees a batch's spark.wap.id)."""
+        frame = self._spark.newSession().sql(statement)
+        rows = frame.limit(max_rows + 1).collect() if frame.columns else []
+        return list(frame.columns), [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows
+
+    # --- names and table state -------------------------------------------------------------------------
+
+    def qualified(self, table: str) -> str:
+        parts = table.split(".")
+        if len(parts) == 3:
+            if parts[0] != self._catalog:
+                raise ValueError(f"destination.table: catalog {parts[0]!r} is not configured; use {self._catalog!r}")
+            parts = parts[1:]
+        return ".".join(f"`{p}`" for p in [self._catalog, *parts])
+
+    def table_exists(self, table: str) -> bool:
+        return bool(self._spark.catalog.tableExists(self.qualified(table).replace("`", "")))
+
+    def create_table(self, table: str, schema_json: str) -> None:
+        """Create an empty table from a Spark schema (DDL only: no Spark job runs)."""
+        jvm = self._spark.sparkContext._jvm
+        ddl = jvm.org.apache.spark.sql.types.DataType.fromJson(schema_json).toDDL()
+        qualified = self.qualified(table)
+        namespace = qualified.rsplit(".", 1)[0]
+        properties = ", ".join(f"'{k}'='{v}'" for k, v in TABLE_PROPERTIES.items())
+        self._spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
+        self._spark.sql(f"CREATE TABLE IF NOT EXISTS {qualified} ({ddl}) USING iceberg TBLPROPERTIES ({properties})")
+
+    def table_schema(self, table: str) -> str:
+        return str(self._spark.table(self.qualified(table)).schema.json())
+
+    def _ensure_wap_enabled(self, qualified: str) -> None:
+        properties = {r[0]: r[1] for r in self._spark.sql(f"SHOW TBLPROPERTIES {qualified}").collect()}
+        if properties.get("write.wap.enabled") != "true":
+            self._spark.sql(f"ALTER TABLE {qualified} SET TBLPROPERTIES ('write.wap.enabled'='true')")
+
+    def configure_s3(self, source_uri: str, access: S3Access) -> None:
+        """Per-bucket s3a settings, so sources on different stores and accounts can be read side by side."""
+        bucket = urlsplit(source_uri).netloc
+        hadoop = self._spark.sparkContext._jsc.hadoopConfiguration()
+        options = s3a_options(access.endpoint_url, access.region, access.access_key, access.secret_key)
+        for key, value in options.items():
+            name = key.removeprefix("spark.hadoop.fs.s3a.")
+            hadoop.set(f"fs.s3a.bucket.{bucket}.{name}", value)
+
+    # --- the batch's snapshots ---------------------------------------------------------------------------
+
+    def published_snapshot(self, table: str, batch_key: str) -> int | None:
+        """The snapshot on the table's current history that carries the batch, if it was published."""
+        if not self.table_exists(table):
+            return None
+        qualified = self.qualified(table)
+        rows = self._spark.sql(
+            f"SELECT s.snapshot_id FROM {qualified}.snapshots s JOIN {qualified}.history h"
+            f" ON s.snapshot_id = h.snapshot_id WHERE h.is_current_ancestor"
+            f" AND (s.summary['published-wap-id'] = :key OR s.summary['wap.id'] = :key)",
+            args={"key": batch_key},
+        ).collect()
+        return int(rows[0][0]) if rows else None
+
+    def staged_snapshot(self, table: str, batch_key: str) -> int | None:
+        """A snapshot written for the batch but not yet published."""
+        if not self.table_exists(table):
+            return None
+        rows = self._spark.sql(
+            f"SELECT snapshot_id FROM {self.qualified(table)}.snapshots WHERE summary['wap.id'] = :key"
+            f" ORDER BY committed_at DESC LIMIT 1",
+            args={"key": batch_key},
+        ).collect()
+        return int(rows[0][0]) if rows else None
+
+    def rows_added(self, table: str, snapshot_id: int) -> int:
+        rows = self._spark.sql(
+            f"SELECT summary['added-records'] FROM {self.qualified(table)}.snapshots WHERE snapshot_id = :id",
+            args={"id": snapshot_id},
+        ).collect()
+        return int(rows[0][0] or 0) if rows else 0
+
+    def publish(self, table: str, snapshot_id: int) -> None:
+        """Make a staged snapshot current. Publishing the same wap id twice fails inside Iceberg's commit."""
+        table_ref = self.qualified(table).split(".", 1)[1].replace("`", "")
+        self._spark.sql(f"CALL `{self._catalog}`.system.cherrypick_snapshot('{table_ref}', {snapshot_id})")
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def _reader(self, spec: BatchSpec) -> Any:
+        reader = self._spark.read.format(spec.file_format)
+        for key, value in spec.options.items():
+            reader = reader.option(key, value)
+        return reader
+
+    def _read(self, spec: BatchSpec, files: Sequence[FileEntry]) -> Any:
+        paths = [_hadoop_path(file_location(spec.source_uri, f.key)) for f in files]
+        return self._reader(spec).load(paths)
+
+    def _readable(self, spec: BatchSpec, files: Sequence[FileEntry]) -> str | None:
+        """None if every file reads completely, else the error. The noop sink forces a full read."""
+        try:
+            self._read(spec, files).write.format("noop").mode("overwrite").save()
+        except Exception as error:  # Spark and py4j raise many types; any of them means "not readable"
+            return short_error(error)
+        return None
+
+    def find_unreadable(self, spec: BatchSpec, files: Sequence[FileEntry]) -> list[tuple[FileEntry, str]]:
+        """Bisect the batch to name the files that cannot be read: a few Spark jobs per bad file."""
+        error = self._readable(spec, files)
+        if error is None:
+            return []
+        if len(files) == 1:
+            return [(files[0], error)]
+        middle = len(files) // 2
+        return self.find_unreadable(spec, files[:middle]) + self.find_unreadable(spec, files[middle:])
+
+    # --- the load --------------------------------------------------------------------------------------
+
+    def load(self, spec: BatchSpec) -> LoadResult:
+        """Publish the batch once: roll forward what an earlier attempt did, else read, stage and publish."""
+        published = self.published_snapshot(spec.table, spec.batch_key)
+        if published is not None:
+            _log.info("batch already published", batch_key=spec.batch_key, snapshot_id=published)
+            return self._result(spec, published)
+        staged = self.staged_snapshot(spec.table, spec.batch_key)
+        if staged is None:
+            failures = []
+            try:
+                staged = self._stage(spec, spec.files)
+            except Exception as error:
+                failures = self.find_unreadable(spec, spec.files)
+                if not failures:
+                    raise  # not a file problem (schema clash, storage down): the whole run fails
+                good = [f for f in spec.files if f not in {bad for bad, _ in failures}]
+                staged = self._stage(spec, good, failures) if good else None
+                if staged is None:
+                    return LoadResult(failures=failures)
+                _log.info("isolated unreadable files", count=len(failures), first_error=short_error(error))
+        self.publish(spec.table, staged)
+        return self._result(spec, self.published_snapshot(spec.table, spec.batch_key) or staged)
+
+    def _stage(
+        self, spec: BatchSpec, files: Sequence[FileEntry], failures: Sequence[tuple[FileEntry, str]] = ()
+    ) -> int:
+        """Append the files as a staged (unpublished) snapshot tagged with the batch key; return its id."""
+        frame = self._read(spec, files)
+        if not self.table_exists(spec.table):
+            self.create_table(spec.table, frame.schema.json())
+        qualified = self.qualified(spec.table)
+        self._ensure_wap_enabled(qualified)
+        # Which files failed travels inside the commit, so a run taken over after publishing knows them.
+        failed_keys = "\n".join(f"{f.key}\t{f.etag}\t{' '.join(msg.split())}" for f, msg in failures)
+        self._spark.conf.set("spark.wap.id", spec.batch_key)
+        try:
+            (
+                frame.writeTo(qualified)
+                .option("snapshot-property.autoloader.run-id", spec.run_id)
+                .option("snapshot-property.autoloader.batch-key", spec.batch_key)
+                .option("snapshot-property.autoloader.file-count", str(len(files)))
+                .option("snapshot-property.autoloader.files-hash", spec.files_hash)
+                .option("snapshot-property.autoloader.failed-files", failed_keys)
+                .append()
+            )
+        finally:
+            self._spark.conf.unset("spark.wap.id")
+        staged = self.staged_snapshot(spec.table, spec.batch_key)
+        if staged is None:
+            raise RuntimeError(f"the staged snapshot of batch {spec.batch_key} was not found after writing")
+        return staged
+
+    def _failures_in_summary(self, spec: BatchSpec) -> list[tuple[FileEntry, str]]:
+        # Read from the staged snapshot: a cherry-picked copy on main does not keep custom properties.
+        rows = self._spark.sql(
+            f"SELECT summary['autoloader.failed-files'] FROM {self.qualified(spec.table)}.snapshots"
+            f" WHERE summary['wap.id'] = :key ORDER BY committed_at DESC LIMIT 1",
+            args={"key": spec.batch_key},
+        ).collect()
+        text = rows[0][0] if rows and rows[0][0] else ""
+        by_key = {(f.key, f.etag): f for f in spec.files}
+        failures = []
+        for line in text.splitlines():
+            key, etag, message = line.split("\t", 2)
+            if (key, etag) in by_key:
+                failures.append((by_key[(key, etag)], message))
+        return failures
+
+    def _result(self, spec: BatchSpec, snapshot_id: int) -> LoadResult:
+        return LoadResult(
+            snapshot_id=snapshot_id,
+            rows_written=self.rows_added(spec.table, snapshot_id),
+            failures=self._failures_in_summary(spec),
+            table_schema=self.table_schema(spec.table),
+        )

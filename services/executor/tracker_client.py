@@ -1,0 +1,109 @@
+"""The executor's calls to the tracker, authenticated with the executor's own service token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from autoloader.tracker.v1 import tracker_pb2 as tpb
+from autoloader.tracker.v1 import tracker_pb2_grpc as tpb_grpc
+from services.shared.grpc_client import translated
+from services.tracker.convert import entry_from_pb, entry_to_pb
+from services.tracker.models import Batch, FileEntry
+
+SERVICE = "tracker"
+
+
+def batch_from_pb(message: tpb.Batch) -> Batch:
+    return Batch(
+        batch_seq=message.batch_seq,
+        batch_key=message.batch_key,
+        files=[entry_from_pb(f) for f in message.files],
+        files_hash=message.files_hash,
+    )
+
+
+class ExecutorTrackerClient:
+    def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
+        self._stub = tpb_grpc.TrackerServiceStub(channel)
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    async def claim_run(self, executor_id: str, lease_seconds: int) -> tpb.ClaimRunResponse | None:
+        async with translated(SERVICE):
+            response: tpb.ClaimRunResponse = await self._stub.ClaimRun(
+                tpb.ClaimRunRequest(executor_id=executor_id, lease_seconds=lease_seconds), metadata=self._metadata
+            )
+        return response if response.claimed else None
+
+    async def renew_lease(self, run_id: str, lease_epoch: int, lease_seconds: int) -> None:
+        async with translated(SERVICE):
+            await self._stub.RenewLease(
+                tpb.RenewLeaseRequest(run_id=run_id, lease_epoch=lease_epoch, lease_seconds=lease_seconds),
+                metadata=self._metadata,
+            )
+
+    async def register_files(self, run_id: str, lease_epoch: int, chunks: AsyncIterator[list[FileEntry]]) -> int:
+        async def requests() -> AsyncIterator[tpb.RegisterFilesRequest]:
+            async for chunk in chunks:
+                yield tpb.RegisterFilesRequest(
+                    run_id=run_id, lease_epoch=lease_epoch, files=[entry_to_pb(e) for e in chunk]
+                )
+
+        async with translated(SERVICE):
+            response: tpb.RegisterFilesResponse = await self._stub.RegisterFiles(requests(), metadata=self._metadata)
+        return response.files_registered
+
+    async def plan_batch(
+        self, run_id: str, lease_epoch: int, *, max_files: int, max_bytes: int, max_retries: int
+    ) -> tpb.PlanBatchResponse:
+        async with translated(SERVICE):
+            response: tpb.PlanBatchResponse = await self._stub.PlanBatch(
+                tpb.PlanBatchRequest(
+                    run_id=run_id,
+                    lease_epoch=lease_epoch,
+                    max_files=max_files,
+                    max_bytes=max_bytes,
+                    max_retries=max_retries,
+                ),
+                metadata=self._metadata,
+            )
+        return response
+
+    async def finish_run(
+        self,
+        run_id: str,
+        lease_epoch: int,
+        *,
+        snapshot_id: int | None,
+        rows_written: int,
+        failures: Iterable[tuple[FileEntry, str]],
+        error: str,
+        table_schema: str,
+    ) -> tpb.Run:
+        request = tpb.FinishRunRequest(
+            run_id=run_id,
+            lease_epoch=lease_epoch,
+            snapshot_id=snapshot_id,
+            rows_written=rows_written,
+            failures=[tpb.FileOutcome(key=f.key, etag=f.etag, error=message) for f, message in failures],
+            error=error,
+            table_schema=table_schema,
+        )
+        async with translated(SERVICE):
+            response: tpb.FinishRunResponse = await self._stub.FinishRun(request, metadata=self._metadata)
+        return response.run
+
+    async def table_schema(self, ingestion_id: str) -> str:
+        async with translated(SERVICE):
+            response: tpb.GetIngestionStateResponse = await self._stub.GetIngestionState(
+                tpb.GetIngestionStateRequest(ingestion_id=ingestion_id), metadata=self._metadata
+            )
+        return response.table_schema
+
+
+def ingestion_config(claim: tpb.ClaimRunResponse) -> dict[str, Any]:
+    config: dict[str, Any] = json_format.MessageToDict(claim.ingestion)
+    return config

@@ -1,0 +1,80 @@
+"""The executor's pull loop: claim a run from the tracker, execute it, repeat; idle polls are cheap."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Callable
+
+from services.executor.load import TableLoader
+from services.executor.pipeline import RunExecutor
+from services.executor.tracker_client import ExecutorTrackerClient
+from services.shared.logging import get_logger
+
+_log = get_logger("worker")
+
+
+def executor_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(
+        self,
+        tracker: ExecutorTrackerClient,
+        start_loader: Callable[[], TableLoader],
+        *,
+        lease_seconds: int,
+        poll_seconds: float,
+    ) -> None:
+        self._tracker = tracker
+        self._start_loader = start_loader
+        self._lease_seconds = lease_seconds
+        self._poll_seconds = poll_seconds
+        self._loader: TableLoader | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.executor_id = executor_id()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run_forever(), name="executor-worker")
+
+    async def stop(self, grace: float) -> None:
+        """Take no new run; give the current one `grace` seconds. A run cut short is taken over later."""
+        self._stopping.set()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=grace)
+            if not done:
+                self._task.cancel()
+
+    async def loader(self) -> TableLoader:
+        """The Spark side, started on first use."""
+        return await self._ensure_loader()
+
+    async def _ensure_loader(self) -> TableLoader:
+        if self._loader is None:
+            # One long-lived SparkSession per executor; starting it takes seconds, so it happens once.
+            self._loader = await asyncio.to_thread(self._start_loader)
+            _log.info("spark ready")
+        return self._loader
+
+    async def _run_forever(self) -> None:
+        runner: RunExecutor | None = None
+        while not self._stopping.is_set():
+            try:
+                loader = await self._ensure_loader()
+                runner = runner or RunExecutor(self._tracker, loader, lease_seconds=self._lease_seconds)
+                claim = await self._tracker.claim_run(self.executor_id, self._lease_seconds)
+                if claim is not None:
+                    await runner.execute(claim)
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("worker loop error; retrying")
+                await asyncio.sleep(max(self._poll_seconds, 5.0))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_seconds)

@@ -1,0 +1,53 @@
+"""Calling another service: forward the caller's credentials and request id, and turn its errors back
+into our exception tree so they keep their code (a tracker 409 stays a 409)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import grpc
+
+from services.shared import errors
+from services.shared.interceptors import forwarded_metadata
+
+T = TypeVar("T")
+
+_ERROR_BY_CODE: dict[grpc.StatusCode, type[errors.AutoloaderError]] = {
+    cls.code: cls
+    for cls in (
+        errors.InvalidArgument,
+        errors.FailedPrecondition,
+        errors.Unauthenticated,
+        errors.PermissionDenied,
+        errors.NotFound,
+        errors.AlreadyExists,
+        errors.Aborted,
+        errors.ResourceExhausted,
+        errors.Unavailable,
+    )
+}
+
+
+def translate(error: grpc.aio.AioRpcError, service: str) -> errors.AutoloaderError:
+    error_type = _ERROR_BY_CODE.get(error.code())
+    if error_type is None:
+        return errors.Unavailable(f"{service} failed: {error.code().name}")
+    return error_type(error.details() or error.code().name)
+
+
+async def call(service: str, rpc: Callable[..., Awaitable[T]], request: object, timeout: float = 30.0) -> T:
+    """Make a unary call on behalf of the current caller."""
+    try:
+        return await rpc(request, metadata=forwarded_metadata(), timeout=timeout)
+    except grpc.aio.AioRpcError as e:
+        raise translate(e, service) from e
+
+
+@asynccontextmanager
+async def translated(service: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except grpc.aio.AioRpcError as e:
+        raise translate(e, service) from e

@@ -1,0 +1,74 @@
+"""Tracker domain objects ↔ proto messages."""
+
+from __future__ import annotations
+
+from autoloader.tracker.v1 import tracker_pb2 as pb
+from services.shared.timestamps import from_timestamp, to_timestamp
+from services.tracker.models import Batch, FileEntry, ProcessedFile, Run
+
+
+def run_to_pb(run: Run) -> pb.Run:
+    return pb.Run(
+        run_id=run.run_id,
+        ingestion_id=run.ingestion_id,
+        status=run.status,
+        trigger=run.trigger,
+        requested_by=run.requested_by,
+        files_discovered=run.files_discovered,
+        files_processed=run.files_processed,
+        files_failed=run.files_failed,
+        files_skipped=run.files_skipped,
+        rows_written=run.rows_written,
+        bytes_processed=run.bytes_processed,
+        snapshot_id=run.snapshot_id,
+        batch_key=run.batch_key,
+        create_time=to_timestamp(run.create_time),
+        start_time=to_timestamp(run.start_time),
+        end_time=to_timestamp(run.end_time),
+        error=run.error,
+        table=run.table,
+    )
+
+
+def entry_to_pb(entry: FileEntry) -> pb.FileEntry:
+    return pb.FileEntry(
+        key=entry.key,
+        etag=entry.etag,
+        size=entry.size,
+        last_modified=to_timestamp(entry.last_modified),
+        attempts=entry.attempts,
+    )
+
+
+def entry_from_pb(message: pb.FileEntry) -> FileEntry:
+    return FileEntry(
+        key=message.key,
+        etag=message.etag,
+        size=message.size,
+        last_modified=from_timestamp(message.last_modified),
+        attempts=message.attempts,
+    )
+
+
+def batch_to_pb(batch: Batch) -> pb.Batch:
+    return pb.Batch(
+        batch_seq=batch.batch_seq,
+        batch_key=batch.batch_key,
+        files=[entry_to_pb(f) for f in batch.files],
+        files_hash=batch.files_hash,
+    )
+
+
+def processed_file_to_pb(record: ProcessedFile) -> pb.ProcessedFile:
+    return pb.ProcessedFile(
+        key=record.key,
+        etag=record.etag,
+        size=record.size,
+        last_modified=to_timestamp(record.last_modified),
+        status=record.status,
+        run_id=record.run_id,
+        snapshot_id=record.snapshot_id,
+        attempts=record.attempts,
+        error=record.error,
+        update_time=to_timestamp(record.update_time),
+    )

@@ -1,0 +1,96 @@
+"""Runs, files and batches as the tracker's use cases see them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+ACTIVE_STATUSES = ("QUEUED", "RUNNING")
+RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCESS", "FAILED", "PARTIAL_SUCCESS")
+FILE_STATUSES = ("CLAIMED", "PROCESSED", "FAILED", "SKIPPED")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_seq: int
+    batch_key: str
+    files: list[FileEntry]
+    files_hash: str
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    ingestion_id: str
+    status: str
+    trigger: str
+    requested_by: str
+    table: str
+    files_discovered: int
+    files_processed: int
+    files_failed: int
+    files_skipped: int
+    rows_written: int
+    bytes_processed: int
+    snapshot_id: int | None
+    batch_seq: int | None
+    error: str
+    create_time: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+
+    @property
+    def batch_key(self) -> str:
+        return batch_key(self.ingestion_id, self.batch_seq) if self.batch_seq is not None else ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    run: Run
+    lease_epoch: int
+    ingestion: dict[str, Any]
+    batch: Batch | None
+
+
+@dataclass(frozen=True)
+class ProcessedFile:
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+    status: str
+    run_id: str
+    snapshot_id: int | None
+    attempts: int
+    error: str
+    update_time: datetime
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    key: str
+    etag: str
+    error: str
+
+
+def batch_key(ingestion_id: str, batch_seq: int) -> str:
+    """The stable key of a batch, carried inside the Iceberg commit (never a process or Spark id)."""
+    return f"{ingestion_id}:{batch_seq}"
+
+
+def files_hash(files: list[FileEntry]) -> str:
+    digest = hashlib.sha256()
+    for key, etag in sorted((f.key, f.etag) for f in files):
+        digest.update(key.encode() + b"\0" + etag.encode() + b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,399 @@
+"""Runs, listings, processed-file records and batches in the `tracker` schema.
+
+All lease checks use the database clock. Every call that acts for an executor is fenced by the run's
+lease_epoch: a holder whose lease was taken over is refused and must stop.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.shared.errors import AlreadyExists, LeaseLost, NotFound
+from services.tracker.models import (
+    Batch,
+    Claim,
+    FileEntry,
+    FileFailure,
+    ProcessedFile,
+    Run,
+    batch_key,
+    files_hash,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA = "tracker"
+
+_RUN_COLUMNS = (
+    "run_id, ingestion_id, status, trigger, requested_by, table_name, files_discovered, files_processed,"
+    " files_failed, files_skipped, rows_written, bytes_processed, snapshot_id, batch_seq, error, create_time,"
+    " start_time, end_time"
+)
+_FILE_COLUMNS = "key, etag, size, last_modified, status, run_id, snapshot_id, attempts, error, update_time"
+
+
+def _run(row: asyncpg.Record) -> Run:
+    return Run(
+        run_id=row["run_id"],
+        ingestion_id=row["ingestion_id"],
+        status=row["status"],
+        trigger=row["trigger"],
+        requested_by=row["requested_by"],
+        table=row["table_name"],
+        files_discovered=row["files_discovered"],
+        files_processed=row["files_processed"],
+        files_failed=row["files_failed"],
+        files_skipped=row["files_skipped"],
+        rows_written=row["rows_written"],
+        bytes_processed=row["bytes_processed"],
+        snapshot_id=row["snapshot_id"],
+        batch_seq=row["batch_seq"],
+        error=row["error"],
+        create_time=row["create_time"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+    )
+
+
+def _processed_file(row: asyncpg.Record) -> ProcessedFile:
+    return ProcessedFile(**{name: row[name] for name in _FILE_COLUMNS.split(", ")})
+
+
+def _entry_json(entry: FileEntry) -> dict[str, Any]:
+    return {
+        "key": entry.key,
+        "etag": entry.etag,
+        "size": entry.size,
+        "last_modified": entry.last_modified.isoformat(),
+        "attempts": entry.attempts,
+    }
+
+
+def _batch(ingestion_id: str, batch_seq: int, files_json: str, digest: str) -> Batch:
+    files = [
+        FileEntry(
+            key=f["key"],
+            etag=f["etag"],
+            size=f["size"],
+            last_modified=datetime.fromisoformat(f["last_modified"]),
+            attempts=f["attempts"],
+        )
+        for f in json.loads(files_json)
+    ]
+    return Batch(batch_seq=batch_seq, batch_key=batch_key(ingestion_id, batch_seq), files=files, files_hash=digest)
+
+
+class RunRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # --- runs as users see them -------------------------------------------------------------------
+
+    async def create_run(
+        self, *, ingestion_id: str, trigger: str, requested_by: str, ingestion: dict[str, Any], table: str
+    ) -> Run:
+        run_id = f"run-{secrets.token_hex(6)}"
+        try:
+            row = await self._pool.fetchrow(
+                f"INSERT INTO tracker.runs (run_id, ingestion_id, status, trigger, requested_by, ingestion, table_name)"
+                f" VALUES ($1, $2, 'QUEUED', $3, $4, $5, $6) RETURNING {_RUN_COLUMNS}",
+                run_id,
+                ingestion_id,
+                trigger,
+                requested_by,
+                json.dumps(ingestion),
+                table,
+            )
+        except asyncpg.UniqueViolationError as e:
+            active = await self._pool.fetchrow(
+                "SELECT run_id, status FROM tracker.runs WHERE ingestion_id = $1 AND status IN ('QUEUED', 'RUNNING')",
+                ingestion_id,
+            )
+            detail = f"{active['run_id']} ({active['status']})" if active else "another run"
+            raise AlreadyExists(f"ingestion '{ingestion_id}' already has an active run: {detail}") from e
+        return _run(row)
+
+    async def get_run(self, run_id: str) -> Run | None:
+        row = await self._pool.fetchrow(f"SELECT {_RUN_COLUMNS} FROM tracker.runs WHERE run_id = $1", run_id)
+        return _run(row) if row else None
+
+    async def list_runs(self, ingestion_id: str, after: tuple[datetime, str] | None, limit: int) -> list[Run]:
+        """Newest first; keyset on (create_time, run_id)."""
+        if after is None:
+            rows = await self._pool.fetch(
+                f"SELECT {_RUN_COLUMNS} FROM tracker.runs WHERE ingestion_id = $1"
+                f" ORDER BY create_time DESC, run_id DESC LIMIT $2",
+                ingestion_id,
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                f"SELECT {_RUN_COLUMNS} FROM tracker.runs WHERE ingestion_id = $1 AND (create_time, run_id) < ($2, $3)"
+                f" ORDER BY create_time DESC, run_id DESC LIMIT $4",
+                ingestion_id,
+                after[0],
+                after[1],
+                limit,
+            )
+        return [_run(r) for r in rows]
+
+    async def list_files(
+        self, ingestion_id: str, status: str, after: tuple[str, str] | None, limit: int
+    ) -> list[ProcessedFile]:
+        """Ordered by (key, etag); status '' means every status."""
+        after_key, after_etag = after or ("", "")
+        rows = await self._pool.fetch(
+            f"SELECT {_FILE_COLUMNS} FROM tracker.files WHERE ingestion_id = $1 AND ($2 = '' OR status = $2)"
+            f" AND (key, etag) > ($3, $4) ORDER BY key, etag LIMIT $5",
+            ingestion_id,
+            status,
+            after_key,
+            after_etag,
+            limit,
+        )
+        return [_processed_file(r) for r in rows]
+
+    async def clear_files(self, ingestion_id: str) -> int:
+        """Forget the ingestion's records, except the files a run in progress has claimed."""
+        result: str = await self._pool.execute(
+            "DELETE FROM tracker.files WHERE ingestion_id = $1 AND status <> 'CLAIMED'", ingestion_id
+        )
+        return int(result.split()[-1])
+
+    async def table_schema(self, ingestion_id: str) -> str:
+        value = await self._pool.fetchval(
+            "SELECT table_schema FROM tracker.ingestion_state WHERE ingestion_id = $1", ingestion_id
+        )
+        return str(value or "")
+
+    # --- the executor's side: lease, list, plan, finish -----------------------------------------------
+
+    async def claim_run(self, executor_id: str, lease_seconds: int) -> Claim | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"UPDATE tracker.runs r SET status = 'RUNNING', lease_owner = $1, lease_epoch = r.lease_epoch + 1,"
+                f" lease_expires_at = now() + make_interval(secs => $2), start_time = COALESCE(r.start_time, now())"
+                f" WHERE r.run_id = ("
+                f"   SELECT run_id FROM tracker.runs"
+                f"   WHERE status = 'QUEUED' OR (status = 'RUNNING' AND lease_expires_at < now())"
+                f"   ORDER BY create_time LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {_RUN_COLUMNS}, lease_epoch, ingestion",
+                executor_id,
+                float(lease_seconds),
+            )
+            if row is None:
+                return None
+            run = _run(row)
+            # A listing left by an earlier holder is incomplete or stale: the new holder lists again.
+            await conn.execute("DELETE FROM tracker.listings WHERE run_id = $1", run.run_id)
+            batch = None
+            if run.batch_seq is not None:
+                stored = await conn.fetchrow(
+                    "SELECT files, files_hash FROM tracker.batches WHERE ingestion_id = $1 AND batch_seq = $2",
+                    run.ingestion_id,
+                    run.batch_seq,
+                )
+                batch = _batch(run.ingestion_id, run.batch_seq, stored["files"], stored["files_hash"])
+            return Claim(run=run, lease_epoch=row["lease_epoch"], ingestion=json.loads(row["ingestion"]), batch=batch)
+
+    async def renew_lease(self, run_id: str, lease_epoch: int, lease_seconds: int) -> None:
+        result: str = await self._pool.execute(
+            "UPDATE tracker.runs SET lease_expires_at = now() + make_interval(secs => $3)"
+            " WHERE run_id = $1 AND lease_epoch = $2 AND status = 'RUNNING'",
+            run_id,
+            lease_epoch,
+            float(lease_seconds),
+        )
+        if result.endswith(" 0"):
+            raise LeaseLost(f"lease on {run_id} lost (epoch {lease_epoch}); stop without publishing")
+
+    async def _fenced_run(self, conn: asyncpg.Connection, run_id: str, lease_epoch: int) -> asyncpg.Record:
+        row = await conn.fetchrow(
+            "SELECT run_id, ingestion_id, status, lease_epoch, batch_seq FROM tracker.runs"
+            " WHERE run_id = $1 FOR UPDATE",
+            run_id,
+        )
+        if row is None:
+            raise NotFound(f"run '{run_id}' not found")
+        if row["status"] != "RUNNING" or row["lease_epoch"] != lease_epoch:
+            raise LeaseLost(f"lease on {run_id} lost (epoch {lease_epoch}); stop without publishing")
+        return row
+
+    async def register_files(self, run_id: str, lease_epoch: int, entries: Sequence[FileEntry]) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._fenced_run(conn, run_id, lease_epoch)
+            await conn.execute("CREATE TEMP TABLE incoming (LIKE tracker.listings INCLUDING DEFAULTS) ON COMMIT DROP")
+            await conn.copy_records_to_table(
+                "incoming",
+                records=[(run_id, e.key, e.etag, e.size, e.last_modified) for e in entries],
+                columns=["run_id", "key", "etag", "size", "last_modified"],
+            )
+            result: str = await conn.execute(
+                "INSERT INTO tracker.listings SELECT * FROM incoming ON CONFLICT DO NOTHING"
+            )
+            return int(result.split()[-1])
+
+    async def plan_batch(
+        self, run_id: str, lease_epoch: int, *, max_files: int, max_bytes: int, max_retries: int
+    ) -> tuple[Batch | None, int, int]:
+        """Freeze the run's batch in one transaction; return (batch or None, files listed, files skipped)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            run = await self._fenced_run(conn, run_id, lease_epoch)
+            ingestion_id = run["ingestion_id"]
+            if run["batch_seq"] is not None:  # planned before: never re-plan, return the same batch
+                stored = await conn.fetchrow(
+                    "SELECT b.files, b.files_hash, r.files_discovered, r.files_skipped FROM tracker.batches b"
+                    " JOIN tracker.runs r ON r.run_id = b.run_id WHERE b.ingestion_id = $1 AND b.batch_seq = $2",
+                    ingestion_id,
+                    run["batch_seq"],
+                )
+                batch = _batch(ingestion_id, run["batch_seq"], stored["files"], stored["files_hash"])
+                return batch, stored["files_discovered"], stored["files_skipped"]
+            counts = await conn.fetchrow(
+                "SELECT count(*) AS discovered, count(*) FILTER (WHERE f.status = 'SKIPPED') AS skipped"
+                " FROM tracker.listings l LEFT JOIN tracker.files f"
+                " ON f.ingestion_id = $2 AND f.key = l.key AND f.etag = l.etag WHERE l.run_id = $1",
+                run_id,
+                ingestion_id,
+            )
+            # New files (no record) and failed ones with retries left, oldest first, within the limits;
+            # the first file is always taken so one file larger than max_bytes cannot block the ingestion.
+            rows = await conn.fetch(
+                "SELECT key, etag, size, last_modified, attempts FROM ("
+                "  SELECT l.key, l.etag, l.size, l.last_modified, COALESCE(f.attempts, 0) AS attempts,"
+                "    row_number() OVER w AS position, sum(l.size) OVER w AS running_bytes"
+                "  FROM tracker.listings l LEFT JOIN tracker.files f"
+                "    ON f.ingestion_id = $2 AND f.key = l.key AND f.etag = l.etag"
+                "  WHERE l.run_id = $1 AND (f.key IS NULL OR (f.status = 'FAILED' AND f.attempts <= $3))"
+                "  WINDOW w AS (ORDER BY l.last_modified, l.key, l.etag)"
+                ") c WHERE ($4 = 0 OR position <= $4) AND ($5 = 0 OR position = 1 OR running_bytes <= $5)"
+                " ORDER BY position",
+                run_id,
+                ingestion_id,
+                max_retries,
+                max_files,
+                max_bytes,
+            )
+            await conn.execute("DELETE FROM tracker.listings WHERE run_id = $1", run_id)
+            await conn.execute(
+                "UPDATE tracker.runs SET files_discovered = $2, files_skipped = $3 WHERE run_id = $1",
+                run_id,
+                counts["discovered"],
+                counts["skipped"],
+            )
+            if not rows:
+                return None, counts["discovered"], counts["skipped"]
+            files = [FileEntry(r["key"], r["etag"], r["size"], r["last_modified"], r["attempts"]) for r in rows]
+            batch_seq = await conn.fetchval(
+                "INSERT INTO tracker.ingestion_state (ingestion_id, next_batch_seq) VALUES ($1, 2)"
+                " ON CONFLICT (ingestion_id) DO UPDATE SET next_batch_seq = tracker.ingestion_state.next_batch_seq + 1"
+                " RETURNING next_batch_seq - 1",
+                ingestion_id,
+            )
+            digest = files_hash(files)
+            await conn.execute(
+                "INSERT INTO tracker.batches (ingestion_id, batch_seq, run_id, files, files_hash)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                ingestion_id,
+                batch_seq,
+                run_id,
+                json.dumps([_entry_json(f) for f in files]),
+                digest,
+            )
+            await conn.executemany(
+                "INSERT INTO tracker.files (ingestion_id, key, etag, size, last_modified, status, run_id, batch_seq)"
+                " VALUES ($1, $2, $3, $4, $5, 'CLAIMED', $6, $7)"
+                " ON CONFLICT (ingestion_id, key, etag) DO UPDATE SET status = 'CLAIMED', run_id = excluded.run_id,"
+                " batch_seq = excluded.batch_seq, update_time = clock_timestamp()",
+                [(ingestion_id, f.key, f.etag, f.size, f.last_modified, run_id, batch_seq) for f in files],
+            )
+            await conn.execute("UPDATE tracker.runs SET batch_seq = $2 WHERE run_id = $1", run_id, batch_seq)
+            return (
+                Batch(batch_seq, batch_key(ingestion_id, batch_seq), files, digest),
+                counts["discovered"],
+                counts["skipped"],
+            )
+
+    async def finish_run(
+        self,
+        run_id: str,
+        lease_epoch: int,
+        *,
+        snapshot_id: int | None,
+        rows_written: int,
+        failures: Sequence[FileFailure],
+        error: str,
+        table_schema: str,
+        max_retries: int,
+    ) -> Run:
+        """Record every file's outcome and end the run, in one transaction."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            run = await self._fenced_run(conn, run_id, lease_epoch)
+            ingestion_id, batch_seq = run["ingestion_id"], run["batch_seq"]
+            processed = failed = bytes_processed = 0
+            if batch_seq is not None:
+                failed_by_file = {(f.key, f.etag): f.error for f in failures}
+                stored = await conn.fetchval(
+                    "SELECT files FROM tracker.batches WHERE ingestion_id = $1 AND batch_seq = $2",
+                    ingestion_id,
+                    batch_seq,
+                )
+                outcomes = []
+                for entry in json.loads(stored):
+                    file_error = error or failed_by_file.get((entry["key"], entry["etag"]), "")
+                    outcomes.append((entry["key"], entry["etag"], file_error))
+                    if file_error:
+                        failed += 1
+                    else:
+                        processed += 1
+                        bytes_processed += entry["size"]
+                await conn.executemany(
+                    "UPDATE tracker.files SET"
+                    " status = CASE WHEN $4 = '' THEN 'PROCESSED'"
+                    "   WHEN attempts + 1 > $6 THEN 'SKIPPED' ELSE 'FAILED' END,"
+                    " snapshot_id = CASE WHEN $4 = '' THEN $5::bigint ELSE snapshot_id END,"
+                    " attempts = CASE WHEN $4 = '' THEN attempts ELSE attempts + 1 END,"
+                    " error = $4, update_time = clock_timestamp()"
+                    " WHERE ingestion_id = $1 AND key = $2 AND etag = $3",
+                    [(ingestion_id, key, etag, msg, snapshot_id, max_retries + 1) for key, etag, msg in outcomes],
+                )
+            if error or (failed and not processed):
+                status = "FAILED"
+            elif failed:
+                status = "PARTIAL_SUCCESS"
+            else:
+                status = "SUCCESS"
+            summary = error or (f"{failed} file(s) could not be read; see the processed files" if failed else "")
+            if table_schema:
+                await conn.execute(
+                    "INSERT INTO tracker.ingestion_state (ingestion_id, table_schema) VALUES ($1, $2)"
+                    " ON CONFLICT (ingestion_id) DO UPDATE SET table_schema = excluded.table_schema",
+                    ingestion_id,
+                    table_schema,
+                )
+            row = await conn.fetchrow(
+                f"UPDATE tracker.runs SET status = $2, files_processed = $3, files_failed = $4, rows_written = $5,"
+                f" bytes_processed = $6, snapshot_id = $7, error = $8, end_time = clock_timestamp(),"
+                f" lease_owner = NULL, lease_expires_at = NULL WHERE run_id = $1 RETURNING {_RUN_COLUMNS}",
+                run_id,
+                status,
+                processed,
+                failed,
+                rows_written if processed else 0,
+                bytes_processed,
+                snapshot_id,
+                summary,
+            )
+            return _run(row)
+
+    async def max_retries_of(self, run_id: str) -> int:
+        value = await self._pool.fetchval(
+            "SELECT COALESCE((ingestion->>'max_retries')::numeric::int, 3) FROM tracker.runs WHERE run_id = $1", run_id
+        )
+        return int(value if value is not None else 3)

@@ -1,0 +1,136 @@
+"""Tracker use cases and who may call them.
+
+Users reach runs and files through the control service (which checks the ingestion and ownership) or,
+for one run, directly. Executors call the lease/plan/finish side with a service token (admin role).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from services.shared.auth import Principal, Role
+from services.shared.errors import FieldViolation, InvalidArgument, NotFound
+from services.shared.pagination import decode_page_token, encode_page_token, page_size_or_default
+from services.tracker.models import FILE_STATUSES, Batch, Claim, FileEntry, FileFailure, ProcessedFile, Run
+from services.tracker.repository import RunRepository
+
+MIN_LEASE_SECONDS = 5
+MAX_LEASE_SECONDS = 3600
+
+
+def _lease_seconds(value: int) -> int:
+    if not MIN_LEASE_SECONDS <= value <= MAX_LEASE_SECONDS:
+        raise InvalidArgument.of(
+            [FieldViolation("lease_seconds", f"must be between {MIN_LEASE_SECONDS} and {MAX_LEASE_SECONDS}")]
+        )
+    return value
+
+
+class TrackerService:
+    def __init__(self, runs: RunRepository) -> None:
+        self._runs = runs
+
+    async def create_run(self, caller: Principal, ingestion_id: str, ingestion: dict[str, Any], trigger: str) -> Run:
+        caller.require(Role.EDITOR, "starting a run")
+        table = str(ingestion.get("destination", {}).get("table", ""))
+        if not ingestion_id or not table:
+            raise InvalidArgument("ingestion: the run needs the ingestion's id and destination table")
+        return await self._runs.create_run(
+            ingestion_id=ingestion_id,
+            trigger=trigger or "manual",
+            requested_by=caller.name,
+            ingestion=ingestion,
+            table=table,
+        )
+
+    async def get_run(self, caller: Principal, run_id: str) -> Run:
+        run = await self._runs.get_run(run_id)
+        if run is None:
+            raise NotFound(f"run '{run_id}' not found")
+        return run
+
+    async def list_runs(
+        self, caller: Principal, ingestion_id: str, page_size: int, page_token: str
+    ) -> tuple[list[Run], str]:
+        size = page_size_or_default(page_size)
+        after = decode_page_token(page_token, 2)
+        cursor = (datetime.fromisoformat(after[0]), after[1]) if after else None
+        rows = await self._runs.list_runs(ingestion_id, cursor, size + 1)
+        page = rows[:size]
+        token = encode_page_token([page[-1].create_time.isoformat(), page[-1].run_id]) if len(rows) > size else ""
+        return page, token
+
+    async def list_files(
+        self, caller: Principal, ingestion_id: str, status: str, page_size: int, page_token: str
+    ) -> tuple[list[ProcessedFile], str]:
+        if status and status not in FILE_STATUSES:
+            raise InvalidArgument.of([FieldViolation("status", f"must be one of {', '.join(FILE_STATUSES)}")])
+        size = page_size_or_default(page_size)
+        after = decode_page_token(page_token, 2)
+        rows = await self._runs.list_files(ingestion_id, status, (after[0], after[1]) if after else None, size + 1)
+        page = rows[:size]
+        token = encode_page_token([page[-1].key, page[-1].etag]) if len(rows) > size else ""
+        return page, token
+
+    async def clear_files(self, caller: Principal, ingestion_id: str) -> int:
+        caller.require(Role.EDITOR, "clearing processed files")
+        return await self._runs.clear_files(ingestion_id)
+
+    async def table_schema(self, caller: Principal, ingestion_id: str) -> str:
+        caller.require(Role.ADMIN, "reading ingestion state")
+        return await self._runs.table_schema(ingestion_id)
+
+    # --- executors -----------------------------------------------------------------------------------
+
+    async def claim_run(self, caller: Principal, executor_id: str, lease_seconds: int) -> Claim | None:
+        caller.require(Role.ADMIN, "claiming runs")
+        if not executor_id:
+            raise InvalidArgument.of([FieldViolation("executor_id", "is required")])
+        return await self._runs.claim_run(executor_id, _lease_seconds(lease_seconds))
+
+    async def renew_lease(self, caller: Principal, run_id: str, lease_epoch: int, lease_seconds: int) -> None:
+        caller.require(Role.ADMIN, "renewing leases")
+        await self._runs.renew_lease(run_id, lease_epoch, _lease_seconds(lease_seconds))
+
+    async def register_files(
+        self, caller: Principal, run_id: str, lease_epoch: int, entries: Sequence[FileEntry]
+    ) -> int:
+        caller.require(Role.ADMIN, "registering files")
+        return await self._runs.register_files(run_id, lease_epoch, entries)
+
+    async def plan_batch(
+        self, caller: Principal, run_id: str, lease_epoch: int, max_files: int, max_bytes: int, max_retries: int
+    ) -> tuple[Batch | None, int, int]:
+        caller.require(Role.ADMIN, "planning batches")
+        if max_files < 0 or max_bytes < 0 or max_retries < 0:
+            raise InvalidArgument("max_files, max_bytes and max_retries must not be negative")
+        return await self._runs.plan_batch(
+            run_id, lease_epoch, max_files=max_files, max_bytes=max_bytes, max_retries=max_retries
+        )
+
+    async def finish_run(
+        self,
+        caller: Principal,
+        run_id: str,
+        lease_epoch: int,
+        *,
+        snapshot_id: int | None,
+        rows_written: int,
+        failures: Sequence[FileFailure],
+        error: str,
+        table_schema: str,
+    ) -> Run:
+        caller.require(Role.ADMIN, "finishing runs")
+        max_retries = await self._runs.max_retries_of(run_id)
+        return await self._runs.finish_run(
+            run_id,
+            lease_epoch,
+            snapshot_id=snapshot_id,
+            rows_written=rows_written,
+            failures=failures,
+            error=error,
+            table_schema=table_schema,
+            max_retries=max_retries,
+        )
