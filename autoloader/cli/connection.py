@@ -22,14 +22,17 @@ def home() -> Path:
 
 @dataclass(frozen=True)
 class Connection:
-    control_address: str
+    addresses: dict[str, str]
     token: str
 
     def metadata(self) -> list[tuple[str, str]]:
         return [("authorization", f"Bearer {self.token}")]
 
-    def channel(self) -> grpc.Channel:
-        return grpc.insecure_channel(self.control_address)
+    def channel(self, service: str = "control") -> grpc.Channel:
+        address = self.addresses.get(service)
+        if not address:
+            raise CliError(f"no {service} address: set AUTOLOADER_{service.upper()}_ADDRESS or run `autoloader up`")
+        return grpc.insecure_channel(address)
 
 
 def _state() -> dict[str, str]:
@@ -41,10 +44,14 @@ def _state() -> dict[str, str]:
 
 
 def connect() -> Connection:
-    """Control address from AUTOLOADER_CONTROL_ADDRESS or the running `autoloader up`;
+    """Service addresses from AUTOLOADER_<SERVICE>_ADDRESS or the running `autoloader up`;
     token from AUTOLOADER_TOKEN or $AUTOLOADER_HOME/admin-token."""
-    address = os.environ.get("AUTOLOADER_CONTROL_ADDRESS") or _state().get("control_address")
-    if not address:
+    state = _state()
+    addresses = {
+        service: os.environ.get(f"AUTOLOADER_{service.upper()}_ADDRESS") or state.get(f"{service}_address", "")
+        for service in ("control", "tracker", "executor")
+    }
+    if not addresses["control"]:
         raise CliError("no running stack found: start one with `autoloader up` or set AUTOLOADER_CONTROL_ADDRESS")
     token = os.environ.get("AUTOLOADER_TOKEN")
     if not token:
@@ -52,4 +59,4 @@ def connect() -> Connection:
         if not token_file.exists():
             raise CliError(f"no token: set AUTOLOADER_TOKEN or create {token_file} (written by `autoloader up`)")
         token = token_file.read_text().strip()
-    return Connection(control_address=address, token=token)
+    return Connection(addresses=addresses, token=token)

@@ -104,11 +104,6 @@ class TableLoader:
     def table_schema(self, table: str) -> str:
         return str(self._spark.table(self.qualified(table)).schema.json())
 
-    def _ensure_wap_enabled(self, qualified: str) -> None:
-        properties = {r[0]: r[1] for r in self._spark.sql(f"SHOW TBLPROPERTIES {qualified}").collect()}
-        if properties.get("write.wap.enabled") != "true":
-            self._spark.sql(f"ALTER TABLE {qualified} SET TBLPROPERTIES ('write.wap.enabled'='true')")
-
     def configure_s3(self, source_uri: str, access: S3Access) -> None:
         """Per-bucket s3a settings, so sources on different stores and accounts can be read side by side."""
         bucket = urlsplit(source_uri).netloc
@@ -118,38 +113,55 @@ class TableLoader:
             name = key.removeprefix("spark.hadoop.fs.s3a.")
             hadoop.set(f"fs.s3a.bucket.{bucket}.{name}", value)
 
-    # --- the batch's snapshots ---------------------------------------------------------------------------
+    # --- the batch's snapshots, read through Iceberg's Java API: metadata only, no Spark job -------------
+
+    def _iceberg_table(self, table: str) -> Any:
+        jvm = self._spark.sparkContext._jvm
+        name = self.qualified(table).replace("`", "")
+        return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self._spark._jsparkSession, name)
+
+    def _ensure_wap_enabled(self, table: str) -> None:
+        iceberg = self._iceberg_table(table)
+        if iceberg.properties().get("write.wap.enabled") != "true":
+            iceberg.updateProperties().set("write.wap.enabled", "true").commit()
+
+    def _snapshots(self, table: str, *, current_history_only: bool) -> list[Any]:
+        if not self.table_exists(table):
+            return []
+        iceberg = self._iceberg_table(table)
+        if current_history_only:
+            snapshots = self._spark.sparkContext._jvm.org.apache.iceberg.util.SnapshotUtil.currentAncestors(iceberg)
+        else:
+            snapshots = iceberg.snapshots()
+        found, iterator = [], snapshots.iterator()
+        while iterator.hasNext():
+            found.append(iterator.next())
+        return found
 
     def published_snapshot(self, table: str, batch_key: str) -> int | None:
-        """The snapshot on the table's current history that carries the batch, if it was published."""
-        if not self.table_exists(table):
-            return None
-        qualified = self.qualified(table)
-        rows = self._spark.sql(
-            f"SELECT s.snapshot_id FROM {qualified}.snapshots s JOIN {qualified}.history h"
-            f" ON s.snapshot_id = h.snapshot_id WHERE h.is_current_ancestor"
-            f" AND (s.summary['published-wap-id'] = :key OR s.summary['wap.id'] = :key)",
-            args={"key": batch_key},
-        ).collect()
-        return int(rows[0][0]) if rows else None
+        """The snapshot on the table's current history that carries the batch, if it was published.
+
+        A publish either fast-forwards main to the staged snapshot (wap.id) or copies it (published-wap-id).
+        """
+        for snapshot in self._snapshots(table, current_history_only=True):
+            summary = snapshot.summary()
+            if batch_key in (summary.get("wap.id"), summary.get("published-wap-id")):
+                return int(snapshot.snapshotId())
+        return None
+
+    def _staged(self, table: str, batch_key: str) -> Any | None:
+        snapshots = self._snapshots(table, current_history_only=False)
+        staged = [s for s in snapshots if s.summary().get("wap.id") == batch_key]
+        return max(staged, key=lambda s: s.timestampMillis()) if staged else None
 
     def staged_snapshot(self, table: str, batch_key: str) -> int | None:
-        """A snapshot written for the batch but not yet published."""
-        if not self.table_exists(table):
-            return None
-        rows = self._spark.sql(
-            f"SELECT snapshot_id FROM {self.qualified(table)}.snapshots WHERE summary['wap.id'] = :key"
-            f" ORDER BY committed_at DESC LIMIT 1",
-            args={"key": batch_key},
-        ).collect()
-        return int(rows[0][0]) if rows else None
+        """The newest snapshot written for the batch (published or not)."""
+        snapshot = self._staged(table, batch_key)
+        return int(snapshot.snapshotId()) if snapshot is not None else None
 
     def rows_added(self, table: str, snapshot_id: int) -> int:
-        rows = self._spark.sql(
-            f"SELECT summary['added-records'] FROM {self.qualified(table)}.snapshots WHERE snapshot_id = :id",
-            args={"id": snapshot_id},
-        ).collect()
-        return int(rows[0][0] or 0) if rows else 0
+        snapshot = self._iceberg_table(table).snapshot(snapshot_id)
+        return int(snapshot.summary().get("added-records") or 0) if snapshot is not None else 0
 
     def publish(self, table: str, snapshot_id: int) -> None:
         """Make a staged snapshot current. Publishing the same wap id twice fails inside Iceberg's commit."""
@@ -219,7 +231,7 @@ class TableLoader:
         if not self.table_exists(spec.table):
             self.create_table(spec.table, frame.schema.json())
         qualified = self.qualified(spec.table)
-        self._ensure_wap_enabled(qualified)
+        self._ensure_wap_enabled(spec.table)
         # Which files failed travels inside the commit, so a run taken over after publishing knows them.
         failed_keys = "\n".join(f"{f.key}\t{f.etag}\t{' '.join(msg.split())}" for f, msg in failures)
         self._spark.conf.set("spark.wap.id", spec.batch_key)
@@ -242,12 +254,8 @@ class TableLoader:
 
     def _failures_in_summary(self, spec: BatchSpec) -> list[tuple[FileEntry, str]]:
         # Read from the staged snapshot: a cherry-picked copy on main does not keep custom properties.
-        rows = self._spark.sql(
-            f"SELECT summary['autoloader.failed-files'] FROM {self.qualified(spec.table)}.snapshots"
-            f" WHERE summary['wap.id'] = :key ORDER BY committed_at DESC LIMIT 1",
-            args={"key": spec.batch_key},
-        ).collect()
-        text = rows[0][0] if rows and rows[0][0] else ""
+        staged = self._staged(spec.table, spec.batch_key)
+        text = (staged.summary().get("autoloader.failed-files") if staged is not None else None) or ""
         by_key = {(f.key, f.etag): f for f in spec.files}
         failures = []
         for line in text.splitlines():

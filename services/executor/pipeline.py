@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -125,9 +126,11 @@ class RunExecutor:
         run_id, epoch = claim.run.run_id, claim.lease_epoch
         with structlog.contextvars.bound_contextvars(run_id=run_id, ingestion_id=claim.run.ingestion_id):
             async with Lease(self._tracker, run_id, epoch, self._lease_seconds) as lease:
+                started = time.monotonic()
                 try:
                     config = RunConfig.from_ingestion(ingestion_config(claim))
                     batch = batch_from_pb(claim.batch) if claim.HasField("batch") else await self._plan(claim, config)
+                    planned = time.monotonic()
                     result = await self._load(claim, config, batch)
                     if lease.lost:
                         return
@@ -140,7 +143,14 @@ class RunExecutor:
                         error="",
                         table_schema=result.table_schema,
                     )
-                    _log.info("run finished", status=run.status, rows=run.rows_written, files=run.files_processed)
+                    _log.info(
+                        "run finished",
+                        status=run.status,
+                        rows=run.rows_written,
+                        file_count=run.files_processed,
+                        plan_ms=round((planned - started) * 1000),
+                        duration_ms=round((time.monotonic() - started) * 1000),
+                    )
                 except Aborted:
                     _log.warning("run taken over by another executor; stopping", lease_epoch=epoch)
                 except Exception as error:

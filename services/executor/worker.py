@@ -34,6 +34,7 @@ class Worker:
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
         self._loader: TableLoader | None = None
+        self._loader_lock = asyncio.Lock()  # one SparkSession, even when a SQL call and the loop race for it
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.executor_id = executor_id()
@@ -54,11 +55,12 @@ class Worker:
         return await self._ensure_loader()
 
     async def _ensure_loader(self) -> TableLoader:
-        if self._loader is None:
-            # One long-lived SparkSession per executor; starting it takes seconds, so it happens once.
-            self._loader = await asyncio.to_thread(self._start_loader)
-            _log.info("spark ready")
-        return self._loader
+        async with self._loader_lock:
+            if self._loader is None:
+                # One long-lived SparkSession per executor; starting it takes seconds, so it happens once.
+                self._loader = await asyncio.to_thread(self._start_loader)
+                _log.info("spark ready")
+            return self._loader
 
     async def _run_forever(self) -> None:
         runner: RunExecutor | None = None

@@ -27,6 +27,7 @@ def run_to_pb(run: Run) -> pb.Run:
         end_time=to_timestamp(run.end_time),
         error=run.error,
         table=run.table,
+        executor_id=run.executor_id,
     )
 
 

@@ -49,6 +49,7 @@ class Run:
     create_time: datetime
     start_time: datetime | None
     end_time: datetime | None
+    executor_id: str = ""
 
     @property
     def batch_key(self) -> str:

@@ -33,7 +33,7 @@ SCHEMA = "tracker"
 _RUN_COLUMNS = (
     "run_id, ingestion_id, status, trigger, requested_by, table_name, files_discovered, files_processed,"
     " files_failed, files_skipped, rows_written, bytes_processed, snapshot_id, batch_seq, error, create_time,"
-    " start_time, end_time"
+    " start_time, end_time, executor_id"
 )
 _FILE_COLUMNS = "key, etag, size, last_modified, status, run_id, snapshot_id, attempts, error, update_time"
 
@@ -58,6 +58,7 @@ def _run(row: asyncpg.Record) -> Run:
         create_time=row["create_time"],
         start_time=row["start_time"],
         end_time=row["end_time"],
+        executor_id=row["executor_id"],
     )
 
 
@@ -177,7 +178,8 @@ class RunRepository:
     async def claim_run(self, executor_id: str, lease_seconds: int) -> Claim | None:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"UPDATE tracker.runs r SET status = 'RUNNING', lease_owner = $1, lease_epoch = r.lease_epoch + 1,"
+                f"UPDATE tracker.runs r SET status = 'RUNNING', lease_owner = $1, executor_id = $1,"
+                f" lease_epoch = r.lease_epoch + 1,"
                 f" lease_expires_at = now() + make_interval(secs => $2), start_time = COALESCE(r.start_time, now())"
                 f" WHERE r.run_id = ("
                 f"   SELECT run_id FROM tracker.runs"

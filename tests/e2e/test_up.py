@@ -137,3 +137,62 @@ def test_up_serves_the_api_stops_cleanly_and_restarts_on_the_same_data(home: Pat
         output = second.stop()
     assert second.process.returncode == 0
     assert token not in output  # not shown again
+
+
+def cli(up: Up, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "autoloader", *args], env=up.env, capture_output=True, text=True, timeout=300
+    )
+
+
+def count_rows(up: Up, table: str) -> int:
+    result = cli(up, "sql", f"SELECT count(*) FROM {table}")
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.splitlines()[1])
+
+
+def test_readme_walkthrough_loads_new_files_once_and_starts_over(home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "users"
+    source.mkdir()
+    (source / "part-1.csv").write_text("id,name\n1,ann\n2,bob\n")
+    (source / "part-2.csv").write_text("id,name\n3,cid\n")
+    up = Up(home)
+    try:
+        with up.http() as client:
+            created = client.post(
+                "/api/v1/ingestions",
+                json={
+                    "ingestion_id": "users-snapshot-ingestion",
+                    "name": "Users snapshot",
+                    "source": {"uri": source.as_uri() + "/", "format": "csv", "options": {"header": "true"}},
+                    "destination": {"table": "analytics.dim_users", "write_mode": "append"},
+                },
+            )
+            assert created.status_code == 201, created.text
+        first = cli(up, "run", "users-snapshot-ingestion", "--wait")
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["rows_written"] == 3
+        assert "SUCCESS" in first.stderr  # progress lines
+        assert count_rows(up, "analytics.dim_users") == 3
+
+        (source / "part-3.csv").write_text("id,name\n4,dee\n")
+        second = cli(up, "run", "users-snapshot-ingestion", "--wait")
+        assert json.loads(second.stdout)["files_processed"] == 1
+        assert count_rows(up, "analytics.dim_users") == 4
+        assert cli(up, "runs", "users-snapshot-ingestion").stdout.count("SUCCESS") == 2
+        assert cli(up, "files", "users-snapshot-ingestion").stdout.count("PROCESSED") == 3
+
+        # Fresh start: the table comes back empty; nothing old is loaded again.
+        assert cli(up, "sql", "DROP TABLE analytics.dim_users").returncode == 0
+        assert cli(up, "run", "users-snapshot-ingestion", "--wait").returncode == 0
+        assert count_rows(up, "analytics.dim_users") == 0
+
+        # Full reprocess: drop and clear, then every file exactly once.
+        assert cli(up, "sql", "DROP TABLE analytics.dim_users").returncode == 0
+        cleared = cli(up, "clear-processed-files", "users-snapshot-ingestion")
+        assert cleared.stdout.strip() == "Cleared 3 processed file records"
+        assert cli(up, "run", "users-snapshot-ingestion", "--wait").returncode == 0
+        assert count_rows(up, "analytics.dim_users") == 4
+    finally:
+        output = up.stop()
+    assert up.process.returncode == 0, output

@@ -29,6 +29,7 @@ from services.tracker.app import start as start_tracker
 class InProcessStack:
     database_url: str
     admin_token: str
+    executor_token: str
     control: RunningService
     tracker: RunningService
     executor: RunningService
@@ -130,6 +131,7 @@ async def start_stack(
     return InProcessStack(
         database_url=database_url,
         admin_token=credentials.admin_token,
+        executor_token=credentials.executor_token,
         control=control,
         tracker=tracker,
         executor=executor,

@@ -1,0 +1,93 @@
+"""`autoloader ingestions ...`: manage ingestion configurations."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from google.protobuf import json_format
+
+from autoloader.cli.connection import Connection
+from autoloader.cli.output import call, print_json
+from autoloader.control.v1 import control_pb2 as pb
+from autoloader.control.v1 import control_pb2_grpc as pb_grpc
+
+app = typer.Typer(help="Manage ingestion configurations.", no_args_is_help=True)
+
+
+def _stub(connection: Connection) -> pb_grpc.ControlServiceStub:
+    return pb_grpc.ControlServiceStub(connection.channel())
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        typer.echo(f"error: {path} is not valid JSON: {error}", err=True)
+        raise typer.Exit(2) from error
+    if not isinstance(value, dict):
+        typer.echo(f"error: {path} must hold a JSON object", err=True)
+        raise typer.Exit(2)
+    return value
+
+
+@app.command("create")
+def create(
+    file: Annotated[
+        str, typer.Option("--file", "-f", help="JSON configuration (same body as the HTTP API); - for stdin")
+    ],
+) -> None:
+    """Create an ingestion from a JSON configuration."""
+    ingestion = pb.Ingestion()
+    try:
+        json_format.ParseDict(_read_config(file), ingestion)
+    except json_format.ParseError as error:
+        typer.echo(f"error: {str(error).splitlines()[0]}", err=True)
+        raise typer.Exit(2) from error
+    response = call(
+        lambda c: _stub(c).CreateIngestion(pb.CreateIngestionRequest(ingestion=ingestion), metadata=c.metadata())
+    )
+    print_json(response.ingestion)
+
+
+@app.command("list")
+def list_ingestions() -> None:
+    """List every ingestion."""
+
+    def list_all(c: Connection) -> list[pb.Ingestion]:
+        found, token = [], ""
+        while True:
+            page = _stub(c).ListIngestions(pb.ListIngestionsRequest(page_token=token), metadata=c.metadata())
+            found += list(page.ingestions)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    for ingestion in call(list_all):
+        state = "enabled" if ingestion.enabled else "paused"
+        typer.echo(
+            f"{ingestion.ingestion_id}  {ingestion.source.format:<7} {ingestion.source.uri} -> "
+            f"{ingestion.destination.table}  ({state}, owner {ingestion.owner})"
+        )
+
+
+@app.command("get")
+def get(ingestion_id: str) -> None:
+    """Show one ingestion as JSON."""
+    response = call(
+        lambda c: _stub(c).GetIngestion(pb.GetIngestionRequest(ingestion_id=ingestion_id), metadata=c.metadata())
+    )
+    print_json(response.ingestion)
+
+
+@app.command("delete")
+def delete(ingestion_id: str) -> None:
+    """Delete an ingestion's configuration (its table is not touched)."""
+    response = call(
+        lambda c: _stub(c).DeleteIngestion(pb.DeleteIngestionRequest(ingestion_id=ingestion_id), metadata=c.metadata())
+    )
+    typer.echo(response.message)

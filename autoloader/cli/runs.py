@@ -1,0 +1,132 @@
+"""`autoloader run|runs|files|clear-processed-files|sql`: runs, processed files and the tables."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from autoloader.cli.connection import Connection
+from autoloader.cli.output import call, print_json
+from autoloader.control.v1 import control_pb2 as pb
+from autoloader.control.v1 import control_pb2_grpc as pb_grpc
+from autoloader.executor.v1 import executor_pb2 as epb
+from autoloader.executor.v1 import executor_pb2_grpc as epb_grpc
+from autoloader.tracker.v1 import tracker_pb2 as tpb
+from autoloader.tracker.v1 import tracker_pb2_grpc as tpb_grpc
+
+TERMINAL = {"SUCCESS": 0, "PARTIAL_SUCCESS": 3, "FAILED": 1}
+
+
+def _control(connection: Connection) -> pb_grpc.ControlServiceStub:
+    return pb_grpc.ControlServiceStub(connection.channel())
+
+
+def _progress(run: tpb.Run) -> str:
+    return (
+        f"{run.run_id} {run.status}: {run.files_processed}/{run.files_discovered} files, "
+        f"{run.files_failed} failed, {run.files_skipped} skipped, {run.rows_written} rows"
+    )
+
+
+def _wait(connection: Connection, run_id: str, poll_seconds: float = 0.5) -> tpb.Run:
+    stub = tpb_grpc.TrackerServiceStub(connection.channel("tracker"))
+    shown = ""
+    while True:
+        run: tpb.Run = stub.GetRun(tpb.GetRunRequest(run_id=run_id), metadata=connection.metadata()).run
+        line = _progress(run)
+        if line != shown:
+            typer.echo(line, err=True)
+            shown = line
+        if run.status in TERMINAL:
+            return run
+        time.sleep(poll_seconds)
+
+
+def run(
+    ingestion_id: str,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the run to end, showing progress")] = False,
+) -> None:
+    """Start a run of an ingestion. With --wait, exit 0 on SUCCESS, 3 on PARTIAL_SUCCESS, 1 on FAILED."""
+    started = call(
+        lambda c: _control(c).RunIngestion(pb.RunIngestionRequest(ingestion_id=ingestion_id), metadata=c.metadata())
+    )
+    if not wait:
+        print_json(started.run)
+        return
+    finished = call(lambda c: _wait(c, started.run.run_id))
+    print_json(finished)
+    raise typer.Exit(TERMINAL[finished.status])
+
+
+def runs(
+    ingestion_id: str,
+    limit: Annotated[int, typer.Option(help="How many of the newest runs")] = 20,
+) -> None:
+    """List an ingestion's runs, newest first."""
+    response = call(
+        lambda c: _control(c).ListIngestionRuns(
+            pb.ListIngestionRunsRequest(ingestion_id=ingestion_id, page_size=limit), metadata=c.metadata()
+        )
+    )
+    typer.echo(f"{'RUN':<18} {'STATUS':<16} {'FILES':>7} {'FAILED':>6} {'ROWS':>10}  STARTED")
+    for item in response.runs:
+        started = item.create_time.ToDatetime().isoformat(timespec="seconds")
+        typer.echo(
+            f"{item.run_id:<18} {item.status:<16} {item.files_processed:>7} {item.files_failed:>6} "
+            f"{item.rows_written:>10}  {started}"
+        )
+
+
+def files(
+    ingestion_id: str,
+    status: Annotated[str, typer.Option(help="PROCESSED, FAILED, SKIPPED or CLAIMED")] = "",
+) -> None:
+    """List an ingestion's processed-file records."""
+
+    def list_all(c: Connection) -> list[tpb.ProcessedFile]:
+        found, token = [], ""
+        while True:
+            page = _control(c).ListProcessedFiles(
+                pb.ListProcessedFilesRequest(
+                    ingestion_id=ingestion_id, status=status, page_token=token, page_size=1000
+                ),
+                metadata=c.metadata(),
+            )
+            found += list(page.processed_files)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    for record in call(list_all):
+        error = f"  {record.error}" if record.error else ""
+        typer.echo(f"{record.status:<9} {record.attempts} {record.size:>12} {record.run_id:<18} {record.key}{error}")
+
+
+def clear_processed_files(ingestion_id: str) -> None:
+    """Forget which files were processed: the next run loads every file again (drop the table first!)."""
+    response = call(
+        lambda c: _control(c).ClearProcessedFiles(
+            pb.ClearProcessedFilesRequest(ingestion_id=ingestion_id), metadata=c.metadata()
+        )
+    )
+    typer.echo(response.message)
+
+
+def sql(
+    statement: str,
+    max_rows: Annotated[int, typer.Option(help="Show at most this many rows")] = 1000,
+) -> None:
+    """Run Spark SQL against the Iceberg catalog, e.g. "SELECT count(*) FROM analytics.dim_users"."""
+    response = call(
+        lambda c: epb_grpc.ExecutorServiceStub(c.channel("executor")).ExecuteSql(
+            epb.ExecuteSqlRequest(statement=statement, max_rows=max_rows), metadata=c.metadata(), timeout=600
+        )
+    )
+    if response.columns:
+        typer.echo("\t".join(response.columns))
+    for row in response.rows:
+        typer.echo("\t".join("NULL" if null else value for value, null in zip(row.values, row.nulls, strict=True)))
+    if response.truncated:
+        typer.echo(f"(only the first {max_rows} rows are shown)", err=True)
