@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import asyncpg
 import grpc
 
 from autoloader.executor.v1 import executor_pb2, executor_pb2_grpc
+from services.executor import credentials
 from services.executor.jars import ensure_jars
 from services.executor.load import TableLoader
 from services.executor.servicer import ExecutorServicer
-from services.executor.spark_session import build_spark_session
+from services.executor.spark_session import build_spark_session, s3a_options
 from services.executor.tracker_client import ExecutorTrackerClient
 from services.executor.worker import Worker
 from services.shared.config import ExecutorSettings
@@ -18,9 +21,28 @@ from services.shared.service_runtime import AddServicers, RunningService, start_
 SERVICE_NAME = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
 
 
+def warehouse_s3_options(settings: ExecutorSettings) -> dict[str, str]:
+    """s3a settings scoped to the warehouse's bucket, so sources on other stores keep their own."""
+    location = settings.warehouse_location()
+    if not location.startswith("s3a://"):
+        return {}
+    bucket = urlsplit(location).netloc
+    access_key, secret_key = credentials.resolve(settings.warehouse_credentials_ref)
+    options = s3a_options(settings.warehouse_endpoint_url, settings.warehouse_region, access_key, secret_key)
+    return {
+        key.replace("spark.hadoop.fs.s3a.", f"spark.hadoop.fs.s3a.bucket.{bucket}.", 1): value
+        for key, value in options.items()
+    }
+
+
 def spark_starter(settings: ExecutorSettings) -> TableLoader:
     """Start the executor's SparkSession (blocking, seconds) and wrap it for loading."""
     settings.home.mkdir(parents=True, exist_ok=True)
+    conf = {
+        # Unqualified names (db.table) resolve in the Iceberg catalog, in `autoloader sql` too.
+        "spark.sql.defaultCatalog": settings.catalog,
+        **warehouse_s3_options(settings),
+    }
     spark = build_spark_session(
         master=settings.spark_master,
         database_url=settings.database_url.get_secret_value(),
@@ -28,8 +50,7 @@ def spark_starter(settings: ExecutorSettings) -> TableLoader:
         catalog=settings.catalog,
         jars=ensure_jars(settings.jar_directory()),
         app_name="autoloader-executor",
-        # Unqualified names (db.table) resolve in the Iceberg catalog, in `autoloader sql` too.
-        extra_conf={"spark.sql.defaultCatalog": settings.catalog},
+        extra_conf=conf,
     )
     # A session of its own: the loader sets spark.wap.id per batch, which must not leak into other SQL.
     return TableLoader(spark.newSession(), settings.catalog)

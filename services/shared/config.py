@@ -54,6 +54,11 @@ class ExecutorSettings(ServiceSettings):
     warehouse: str = Field(
         "", description="Iceberg warehouse: a local path or s3a://; default $AUTOLOADER_HOME/warehouse"
     )
+    warehouse_endpoint_url: str = Field("", description="S3-compatible endpoint of an s3a:// warehouse")
+    warehouse_region: str = Field("", description="Region of an s3a:// warehouse")
+    warehouse_credentials_ref: str = Field(
+        "", description="S3 keys of an s3a:// warehouse: env:NAME, file:/path or profile:NAME; empty = AWS chain"
+    )
     catalog: str = Field("autoloader", description="Name of the Iceberg catalog (JDBC on the database)")
     jar_cache: Path | None = Field(None, description="Where the JVM jars are cached; default ~/.cache/autoloader/jars")
     lease_seconds: int = Field(30, ge=5, le=3600, description="Run lease; renewed every third of it")

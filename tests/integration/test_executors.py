@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,39 +12,19 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_runs_local import create_ingestion, write_csv
+from tests.support.executors import start_executor, stop
 from tests.support.stack import InProcessStack
 
 pytestmark = pytest.mark.integration
 
 
-def start_executor(stack: InProcessStack, home: Path, warehouse: Path) -> subprocess.Popen[bytes]:
-    home.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "AUTOLOADER_DATABASE_URL": stack.database_url,
-        "AUTOLOADER_TRACKER_ADDRESS": stack.tracker.address,
-        "AUTOLOADER_TOKEN": stack.executor_token,
-        "AUTOLOADER_HOME": str(home),
-        "AUTOLOADER_WAREHOUSE": str(warehouse),
-        "AUTOLOADER_GRPC_PORT": "0",
-        "AUTOLOADER_PORT_FILE": str(home / "port"),
-        "AUTOLOADER_POLL_SECONDS": "0.2",
-        "AUTOLOADER_LEASE_SECONDS": "10",
-    }
-    log = (home / "executor.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "services.executor", "serve"], env=env, stdout=log, stderr=log)
-
-
 @pytest.fixture
 def two_executors(stack: InProcessStack, tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    processes = [start_executor(stack, tmp_path / f"executor-{n}", tmp_path / "warehouse") for n in range(2)]
+    processes = [start_executor(stack, tmp_path / f"executor-{n}", str(tmp_path / "warehouse")) for n in range(2)]
     try:
         yield processes
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
+        stop(processes)
 
 
 async def test_two_executors_share_runs_without_running_any_twice(

@@ -1,0 +1,50 @@
+"""Executor processes started as a deployment would start them: `python -m services.executor serve`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.stack import InProcessStack
+
+
+def start_executor(
+    stack: InProcessStack, home: Path, warehouse: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """An executor process pulling runs from the stack's tracker; its log is home/executor.log."""
+    home.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "AUTOLOADER_DATABASE_URL": stack.database_url,
+        "AUTOLOADER_TRACKER_ADDRESS": stack.tracker.address,
+        "AUTOLOADER_TOKEN": stack.executor_token,
+        "AUTOLOADER_HOME": str(home),
+        "AUTOLOADER_WAREHOUSE": warehouse,
+        "AUTOLOADER_GRPC_PORT": "0",
+        "AUTOLOADER_PORT_FILE": str(home / "port"),
+        "AUTOLOADER_POLL_SECONDS": "0.2",
+        "AUTOLOADER_LEASE_SECONDS": "10",
+        **(extra_env or {}),
+    }
+    log = (home / "executor.log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "services.executor", "serve"], env=env, stdout=log, stderr=log)
+
+
+def executor_address(home: Path, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        port_file = home / "port"
+        if port_file.exists():
+            return f"127.0.0.1:{port_file.read_text()}"
+        time.sleep(0.1)
+    raise AssertionError(f"executor in {home} did not start: {(home / 'executor.log').read_text()[-2000:]}")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(30)
