@@ -153,5 +153,6 @@ def file_location(uri: str, key: str) -> str:
     """Where Spark reads a key: file:///dir/key, or s3a://bucket/prefix/key for s3:// sources."""
     base = uri if uri.endswith("/") else uri + "/"
     if base.startswith("s3://"):
-        base = "s3a://" + base[len("s3://") :]
-    return base + key
+        return "s3a://" + base[len("s3://") :] + key
+    # The listing reads the decoded path (a URI may encode spaces as %20); Spark must read the same one.
+    return "file://" + unquote(urlsplit(base).path) + key

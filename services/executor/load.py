@@ -20,7 +20,9 @@ from services.tracker.models import FileEntry
 
 _log = get_logger("load")
 _GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
-TABLE_PROPERTIES = {"write.wap.enabled": "true", "format-version": "2"}
+# WAP makes publishing a batch idempotent; accept-any-schema lets a write add nullable columns (such as
+# _corrupt_record) and leave out columns a batch does not have (they are null), instead of failing.
+TABLE_PROPERTIES = {"write.wap.enabled": "true", "write.spark.accept-any-schema": "true", "format-version": "2"}
 MAX_ERROR_CHARS = 1000
 
 
@@ -46,14 +48,28 @@ class LoadResult:
     table_schema: str = ""
 
 
+def _root_cause(error: BaseException) -> str | None:
+    """The message of the innermost JVM exception behind a py4j error (py4j's own first line says nothing)."""
+    java_error = getattr(error, "java_exception", None)
+    if java_error is None:
+        return None
+    while java_error.getCause() is not None and java_error.getCause() != java_error:
+        java_error = java_error.getCause()
+    message = java_error.getMessage()
+    return str(message) if message else str(java_error.toString())
+
+
 def short_error(error: BaseException) -> str:
-    """The first meaningful line of a (JVM) error, without the stack trace."""
-    text = str(error).strip()
+    """A (JVM) error's message on one line, without the stack trace, at most MAX_ERROR_CHARS long."""
+    text = (_root_cause(error) or str(error)).strip()
+    lines = []
     for line in text.splitlines():
         line = line.strip()
-        if line and not line.startswith(("at ", "JVM stacktrace", "Traceback")):
-            return line[:MAX_ERROR_CHARS]
-    return type(error).__name__
+        if line.startswith(("JVM stacktrace", "Traceback")):
+            break
+        if line and not line.startswith("at "):
+            lines.append(line)
+    return " ".join(lines)[:MAX_ERROR_CHARS] or type(error).__name__
 
 
 def _hadoop_path(location: str) -> str:
@@ -120,10 +136,16 @@ class TableLoader:
         name = self.qualified(table).replace("`", "")
         return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self._spark._jsparkSession, name)
 
-    def _ensure_wap_enabled(self, table: str) -> None:
+    def _ensure_table_properties(self, table: str) -> None:
+        """Tables created by earlier versions, or by hand, get the properties loading relies on."""
         iceberg = self._iceberg_table(table)
-        if iceberg.properties().get("write.wap.enabled") != "true":
-            iceberg.updateProperties().set("write.wap.enabled", "true").commit()
+        missing = {k: v for k, v in TABLE_PROPERTIES.items() if k != "format-version"}
+        missing = {k: v for k, v in missing.items() if iceberg.properties().get(k) != v}
+        if missing:
+            update = iceberg.updateProperties()
+            for key, value in missing.items():
+                update = update.set(key, value)
+            update.commit()
 
     def _snapshots(self, table: str, *, current_history_only: bool) -> list[Any]:
         if not self.table_exists(table):
@@ -215,23 +237,34 @@ class TableLoader:
                 failures = self.find_unreadable(spec, spec.files)
                 if not failures:
                     raise  # not a file problem (schema clash, storage down): the whole run fails
+                _log.info("isolated unreadable files", count=len(failures), first_error=short_error(error))
                 good = [f for f in spec.files if f not in {bad for bad, _ in failures}]
                 staged = self._stage(spec, good, failures) if good else None
-                if staged is None:
-                    return LoadResult(failures=failures)
-                _log.info("isolated unreadable files", count=len(failures), first_error=short_error(error))
+            if staged is None:
+                # Nothing to write (only empty files, or none readable): the readable ones hold 0 rows.
+                return LoadResult(failures=failures)
         self.publish(spec.table, staged)
         return self._result(spec, self.published_snapshot(spec.table, spec.batch_key) or staged)
 
     def _stage(
         self, spec: BatchSpec, files: Sequence[FileEntry], failures: Sequence[tuple[FileEntry, str]] = ()
-    ) -> int:
-        """Append the files as a staged (unpublished) snapshot tagged with the batch key; return its id."""
+    ) -> int | None:
+        """Append the files as a staged (unpublished) snapshot tagged with the batch key; return its id.
+
+        None when the files hold no columns at all (empty files): there is nothing to write.
+        """
         frame = self._read(spec, files)
+        if not frame.columns:
+            return None
         if not self.table_exists(spec.table):
             self.create_table(spec.table, frame.schema.json())
         qualified = self.qualified(spec.table)
-        self._ensure_wap_enabled(spec.table)
+        # The table's columns in the table's order, then new ones: Iceberg matches columns by position.
+        existing = self._spark.table(qualified).columns
+        ordered = [c for c in existing if c in frame.columns] + [c for c in frame.columns if c not in existing]
+        # Backticks: a column name may hold dots or spaces.
+        frame = frame.select(*["`" + c.replace("`", "``") + "`" for c in ordered])
+        self._ensure_table_properties(spec.table)
         # Which files failed travels inside the commit, so a run taken over after publishing knows them.
         failed_keys = "\n".join(f"{f.key}\t{f.etag}\t{' '.join(msg.split())}" for f, msg in failures)
         self._spark.conf.set("spark.wap.id", spec.batch_key)
@@ -243,6 +276,7 @@ class TableLoader:
                 .option("snapshot-property.autoloader.file-count", str(len(files)))
                 .option("snapshot-property.autoloader.files-hash", spec.files_hash)
                 .option("snapshot-property.autoloader.failed-files", failed_keys)
+                .option("merge-schema", "true")
                 .append()
             )
         finally:

@@ -358,11 +358,12 @@ class RunRepository:
                 await conn.executemany(
                     "UPDATE tracker.files SET"
                     " status = CASE WHEN $4 = '' THEN 'PROCESSED'"
-                    "   WHEN attempts + 1 > $6 THEN 'SKIPPED' ELSE 'FAILED' END,"
+                    "   WHEN attempts + 1 >= $6 THEN 'SKIPPED' ELSE 'FAILED' END,"
                     " snapshot_id = CASE WHEN $4 = '' THEN $5::bigint ELSE snapshot_id END,"
                     " attempts = CASE WHEN $4 = '' THEN attempts ELSE attempts + 1 END,"
                     " error = $4, update_time = clock_timestamp()"
                     " WHERE ingestion_id = $1 AND key = $2 AND etag = $3",
+                    # A file that has now failed max_retries + 1 times is not tried again.
                     [(ingestion_id, key, etag, msg, snapshot_id, max_retries + 1) for key, etag, msg in outcomes],
                 )
             if error or (failed and not processed):
