@@ -24,6 +24,7 @@ _GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
 # _corrupt_record) and leave out columns a batch does not have (they are null), instead of failing.
 TABLE_PROPERTIES = {"write.wap.enabled": "true", "write.spark.accept-any-schema": "true", "format-version": "2"}
 MAX_ERROR_CHARS = 1000
+CORRUPT_RECORD = "_corrupt_record"
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,13 @@ class TableLoader:
 
     def _read(self, spec: BatchSpec, files: Sequence[FileEntry]) -> Any:
         paths = [_hadoop_path(file_location(spec.source_uri, f.key)) for f in files]
-        return self._reader(spec).load(paths)
+        frame = self._reader(spec).load(paths)
+        if spec.file_format != "csv" or CORRUPT_RECORD in frame.columns or not frame.columns:
+            return frame
+        # Spark's CSV reader drops the extra fields of a row that has too many unless the schema has a
+        # corrupt-record column; with one, such a row keeps its raw line there. JSON adds it by itself.
+        schema = frame.schema.add(CORRUPT_RECORD, "string")
+        return self._reader(spec).schema(schema).option("columnNameOfCorruptRecord", CORRUPT_RECORD).load(paths)
 
     def _readable(self, spec: BatchSpec, files: Sequence[FileEntry]) -> str | None:
         """None if every file reads completely, else the error. The noop sink forces a full read."""

@@ -574,7 +574,7 @@ async def test_invalid_json_line_is_kept_as_a_corrupt_record(loading_stack: InPr
     ]
 
 
-async def test_csv_row_with_too_many_fields_is_kept_truncated(loading_stack: InProcessStack, tmp_path: Path) -> None:
+async def test_csv_row_with_too_many_fields_keeps_its_raw_line(loading_stack: InProcessStack, tmp_path: Path) -> None:
     source = tmp_path / "src"
     write(source / "a.csv", "id,name\n1,a\n2,b,extra,more\n3,c\n4,d\n")
     table = new_table("badcsv")
@@ -584,14 +584,13 @@ async def test_csv_row_with_too_many_fields_is_kept_truncated(loading_stack: InP
         assert counts(run) == ("SUCCESS", 1, 1, 0, 0, 4), run
         (record,) = await file_records(client, ingestion_id)
         assert (record["status"], record.get("error", "")) == ("PROCESSED", "")
-    # Every line is a row; the extra fields of line 2 are dropped without any error or warning.
-    assert await loading_stack.sql(f"SELECT CAST(id AS INT), name FROM {table} ORDER BY 1") == [
-        ["1", "a"],
-        ["2", "b"],
-        ["3", "c"],
-        ["4", "d"],
+    # Every line is a row; the malformed one keeps its raw text in _corrupt_record, the others have null there.
+    assert await loading_stack.sql(f"SELECT CAST(id AS INT), name, _corrupt_record FROM {table} ORDER BY 1") == [
+        ["1", "a", None],
+        ["2", "b", "2,b,extra,more"],
+        ["3", "c", None],
+        ["4", "d", None],
     ]
-    assert {len(row) for row in await loading_stack.sql(f"SELECT * FROM {table}")} == {2}  # no extra column
 
 
 async def test_invalid_json_line_in_a_later_batch_drops_no_row_silently(
