@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from services.executor import failpoints
 from services.executor.discover import S3Access, file_location
 from services.executor.spark_session import s3a_options
 from services.shared.logging import get_logger
@@ -250,7 +251,9 @@ class TableLoader:
             if staged is None:
                 # Nothing to write (only empty files, or none readable): the readable ones hold 0 rows.
                 return LoadResult(failures=failures)
+            failpoints.hit("after_staged_commit")
         self.publish(spec.table, staged)
+        failpoints.hit("after_publish")
         return self._result(spec, self.published_snapshot(spec.table, spec.batch_key) or staged)
 
     def _stage(
@@ -275,17 +278,19 @@ class TableLoader:
         # Which files failed travels inside the commit, so a run taken over after publishing knows them.
         failed_keys = "\n".join(f"{f.key}\t{f.etag}\t{' '.join(msg.split())}" for f, msg in failures)
         self._spark.conf.set("spark.wap.id", spec.batch_key)
+        writer = (
+            frame.writeTo(qualified)
+            .option("snapshot-property.autoloader.run-id", spec.run_id)
+            .option("snapshot-property.autoloader.batch-key", spec.batch_key)
+            .option("snapshot-property.autoloader.file-count", str(len(files)))
+            .option("snapshot-property.autoloader.files-hash", spec.files_hash)
+            .option("snapshot-property.autoloader.failed-files", failed_keys)
+            .option("merge-schema", "true")
+        )
+        jobs = self._spark.sparkContext.statusTracker()
         try:
-            (
-                frame.writeTo(qualified)
-                .option("snapshot-property.autoloader.run-id", spec.run_id)
-                .option("snapshot-property.autoloader.batch-key", spec.batch_key)
-                .option("snapshot-property.autoloader.file-count", str(len(files)))
-                .option("snapshot-property.autoloader.files-hash", spec.files_hash)
-                .option("snapshot-property.autoloader.failed-files", failed_keys)
-                .option("merge-schema", "true")
-                .append()
-            )
+            with failpoints.during("inside_write", lambda: bool(jobs.getActiveJobsIds())):
+                writer.append()
         finally:
             self._spark.conf.unset("spark.wap.id")
         staged = self.staged_snapshot(spec.table, spec.batch_key)

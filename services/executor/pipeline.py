@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from autoloader.tracker.v1 import tracker_pb2 as tpb
-from services.executor import credentials
+from services.executor import credentials, failpoints
 from services.executor.discover import S3Access, list_source
 from services.executor.load import BatchSpec, LoadResult, TableLoader, short_error
 from services.executor.tracker_client import ExecutorTrackerClient, batch_from_pb, ingestion_config
@@ -127,6 +127,7 @@ class RunExecutor:
         with structlog.contextvars.bound_contextvars(run_id=run_id, ingestion_id=claim.run.ingestion_id):
             async with Lease(self._tracker, run_id, epoch, self._lease_seconds) as lease:
                 started = time.monotonic()
+                failpoints.hit("after_lease")
                 try:
                     config = RunConfig.from_ingestion(ingestion_config(claim))
                     batch = batch_from_pb(claim.batch) if claim.HasField("batch") else await self._plan(claim, config)
@@ -134,6 +135,7 @@ class RunExecutor:
                     result = await self._load(claim, config, batch)
                     if lease.lost:
                         return
+                    failpoints.soon("inside_finalize")
                     run = await self._tracker.finish_run(
                         run_id,
                         epoch,
@@ -160,9 +162,11 @@ class RunExecutor:
         run_id, epoch = claim.run.run_id, claim.lease_epoch
         entries = list_source(config.source_uri, config.pattern, config.s3_access())
         listed = await self._tracker.register_files(run_id, epoch, _chunks(entries))
+        failpoints.hit("after_listing")
         plan = await self._tracker.plan_batch(
             run_id, epoch, max_files=config.max_files, max_bytes=config.max_bytes, max_retries=config.max_retries
         )
+        failpoints.hit("after_plan")
         _log.info("planned", files_listed=listed, file_count=len(plan.batch.files) if plan.HasField("batch") else 0)
         return batch_from_pb(plan.batch) if plan.HasField("batch") else None
 

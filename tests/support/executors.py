@@ -48,3 +48,14 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.terminate()
     for process in processes:
         process.wait(30)
+
+
+def wait_for_log(home: Path, text: str, timeout: float = 120) -> None:
+    """Wait until the executor in `home` logged `text` (e.g. "spark ready")."""
+    log = home / "executor.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"executor in {home} never logged {text!r}: {log.read_text(errors='replace')[-2000:]}")
