@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.executor.failpoints import POINTS
+from services.shared import logging as service_logging
 from tests.support.executors import start_executor, wait_for_log
 from tests.support.stack import InProcessStack, start_stack
 
@@ -175,6 +176,7 @@ def cli() -> None:
     parser.add_argument("--kills", type=int, default=20, help="kills per failpoint")
     parser.add_argument("--points", default=",".join(POINTS), help="comma-separated failpoints")
     args = parser.parse_args()
+    service_logging.configure("crash-matrix", "WARNING")
     asyncio.run(main(args.kills, args.points.split(",")))
 
 
