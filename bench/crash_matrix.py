@@ -21,9 +21,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+
+from autoloader.executor.v1 import executor_pb2, executor_pb2_grpc
 from services.executor.failpoints import POINTS
 from services.shared import logging as service_logging
-from tests.support.executors import start_executor, wait_for_log
+from tests.support.executors import executor_address, start_executor, wait_for_log
 from tests.support.stack import InProcessStack, start_stack
 
 FILES_PER_RUN = 4
@@ -59,11 +62,22 @@ class Standby:
 
     def __init__(self, stack: InProcessStack, workdir: Path) -> None:
         self.home = workdir / "standby"
+        self._admin_token = stack.admin_token
         self.process = start_executor(
             stack, self.home, str(workdir / "warehouse"), {"AUTOLOADER_LEASE_SECONDS": str(LEASE_SECONDS)}
         )
         wait_for_log(self.home, "spark ready")
         self.freeze()
+
+    async def sql(self, statement: str) -> list[list[str]]:
+        """Spark SQL through this executor (it must be resumed)."""
+        async with grpc.aio.insecure_channel(executor_address(self.home)) as channel:
+            response = await executor_pb2_grpc.ExecutorServiceStub(channel).ExecuteSql(
+                executor_pb2.ExecuteSqlRequest(statement=statement),
+                metadata=(("authorization", f"Bearer {self._admin_token}"),),
+                timeout=300,
+            )
+        return [list(row.values) for row in response.rows]
 
     def freeze(self) -> None:
         self.process.send_signal(signal.SIGSTOP)
@@ -111,10 +125,11 @@ async def crash_once(stack: InProcessStack, standby: Standby, failpoint: str, wo
             standby.resume()
             try:
                 run = await stack.wait_for_run(run_id, timeout=300)
+                counted = await standby.sql(f"SELECT src, count(*) FROM {table} GROUP BY src")
             finally:
                 standby.freeze()
             files = (await client.get(f"/api/v1/ingestions/{ingestion_id}/processed-files?page_size=1000")).json()
-        loaded = Counter({src: int(n) for src, n in await stack.sql(f"SELECT src, count(*) FROM {table} GROUP BY src")})
+        loaded = Counter({src: int(n) for src, n in counted})
         duplicates = sum(max(0, loaded[name] - rows) for name, rows in expected.items())
         lost = sum(max(0, rows - loaded[name]) for name, rows in expected.items())
         records = Counter(str(f["status"]) for f in files["processed_files"])
