@@ -22,6 +22,8 @@ from autoloader.stack.postgres import EmbeddedPostgres
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
+MAX_BACKOFF_SECONDS = 30.0
+BACKOFF_RESET_SECONDS = 60.0
 
 
 def _terminate_with_parent() -> None:
@@ -37,20 +39,72 @@ class LaunchError(RuntimeError):
 
 @dataclass
 class Child:
+    """One service process, restarted with backoff when it dies, on the port it first bound."""
+
     name: str
-    process: subprocess.Popen[bytes]
+    module: str
+    env: dict[str, str]
+    port_variable: str
     port_file: Path
     log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+    bound_port: int | None = None
+    restarts: int = 0
+    restart_at: float | None = None
+    started_at: float = 0.0
+
+    def start(self) -> None:
+        env = dict(self.env)
+        if self.bound_port is not None:
+            env[self.port_variable] = str(self.bound_port)  # clients already know this address
+        self.port_file.unlink(missing_ok=True)
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module, "serve"],
+                env={**os.environ, **env, "AUTOLOADER_PORT_FILE": str(self.port_file)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Own process group: Ctrl-C reaches only the launcher, which stops children in order.
+                start_new_session=True,
+                preexec_fn=_terminate_with_parent,
+            )
+        self.started_at = time.monotonic()
+
+    def running(self) -> subprocess.Popen[bytes]:
+        assert self.process is not None
+        return self.process
 
     def port(self, deadline: float) -> int:
         """Wait until the child reports its bound port (or dies)."""
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise LaunchError(f"{self.name} exited with code {self.process.returncode}\n{self.log_tail()}")
+            if self.running().poll() is not None:
+                raise LaunchError(f"{self.name} exited with code {self.running().returncode}\n{self.log_tail()}")
             if self.port_file.exists():
-                return int(self.port_file.read_text())
+                self.bound_port = int(self.port_file.read_text())
+                return self.bound_port
             time.sleep(0.05)
         raise LaunchError(f"{self.name} did not start within {START_TIMEOUT_SECONDS:.0f}s\n{self.log_tail()}")
+
+    def supervise(self, now: float) -> None:
+        """Called periodically: schedule a restart of a dead child, and carry it out when due."""
+        if self.running().poll() is None:
+            if now - self.started_at > BACKOFF_RESET_SECONDS:
+                self.restarts = 0  # it has been up for a while: the next crash starts the backoff again
+            return
+        if self.restart_at is None:
+            delay = min(2.0**self.restarts, MAX_BACKOFF_SECONDS)
+            print(
+                f"{self.name} exited with code {self.running().returncode}; restarting in {delay:.0f}s"
+                f" (restart {self.restarts + 1})",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.restart_at = now + delay
+        elif now >= self.restart_at:
+            self.restarts += 1
+            self.restart_at = None
+            self.start()
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_file.exists():
@@ -70,24 +124,19 @@ class Stack:
     def state_file(self) -> Path:
         return self.home / "stack.json"
 
-    def _spawn(self, name: str, module: str, env: dict[str, str]) -> Child:
+    def _spawn(self, name: str, module: str, env: dict[str, str], port_variable: str = "AUTOLOADER_GRPC_PORT") -> Child:
         run_dir, log_dir = self.home / "run", self.home / "logs"
         run_dir.mkdir(exist_ok=True)
         log_dir.mkdir(exist_ok=True)
-        port_file, log_file = run_dir / f"{name}.port", log_dir / f"{name}.log"
-        port_file.unlink(missing_ok=True)
-        with log_file.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", module, "serve"],
-                env={**os.environ, **env, "AUTOLOADER_HOME": str(self.home), "AUTOLOADER_PORT_FILE": str(port_file)},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                # Own process group: Ctrl-C reaches only the launcher, which stops children in order.
-                start_new_session=True,
-                preexec_fn=_terminate_with_parent,
-            )
-        child = Child(name=name, process=process, port_file=port_file, log_file=log_file)
+        child = Child(
+            name=name,
+            module=module,
+            env={**env, "AUTOLOADER_HOME": str(self.home)},
+            port_variable=port_variable,
+            port_file=run_dir / f"{name}.port",
+            log_file=log_dir / f"{name}.log",
+        )
+        child.start()
         self.children.append(child)
         return child
 
@@ -124,6 +173,7 @@ class Stack:
                 "AUTOLOADER_TRACKER_ADDRESS": addresses["tracker"],
                 "AUTOLOADER_EXECUTOR_ADDRESS": addresses["executor"],
             },
+            port_variable="AUTOLOADER_HTTP_PORT",
         )
         http_url = f"http://127.0.0.1:{gateway.port(deadline)}"
         self._wait_healthy(http_url, gateway, deadline)
@@ -134,8 +184,8 @@ class Stack:
 
     def _wait_healthy(self, http_url: str, gateway: Child, deadline: float) -> None:
         while time.monotonic() < deadline:
-            if gateway.process.poll() is not None:
-                raise LaunchError(f"gateway exited with code {gateway.process.returncode}\n{gateway.log_tail()}")
+            if gateway.running().poll() is not None:
+                raise LaunchError(f"gateway exited with code {gateway.running().returncode}\n{gateway.log_tail()}")
             try:
                 if httpx.get(f"{http_url}/healthz", timeout=2).status_code == 200:
                     return
@@ -164,28 +214,24 @@ class Stack:
         print("\n".join(lines), flush=True)
 
     def wait(self, stop: threading.Event) -> int:
-        """Block until asked to stop (0) or until a child dies on its own (1)."""
+        """Supervise the children until asked to stop: a child that dies is restarted with backoff."""
         while not stop.wait(0.5):
+            now = time.monotonic()
             for child in self.children:
-                if child.process.poll() is not None:
-                    print(
-                        f"{child.name} exited with code {child.process.returncode}; stopping.\n{child.log_tail()}",
-                        file=sys.stderr,
-                    )
-                    return 1
+                child.supervise(now)
         return 0
 
     def stop(self) -> None:
         # Gateway first (no new requests), then the services, then the database.
         for child in reversed(self.children):
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
+            if child.running().poll() is None:
+                child.running().send_signal(signal.SIGTERM)
         for child in reversed(self.children):
             try:
-                child.process.wait(STOP_TIMEOUT_SECONDS)
+                child.running().wait(STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
+                child.running().kill()
+                child.running().wait()
         self.children.clear()
         if self.postgres is not None:
             self.postgres.stop()

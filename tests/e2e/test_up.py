@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -25,11 +26,11 @@ SERVICES = ("control", "tracker", "executor")
 
 
 class Up:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "AUTOLOADER_DATABASE_URL"}
-        self.env = {**env, "AUTOLOADER_HOME": str(home)}
+        self.env = {**env, "AUTOLOADER_HOME": str(home), **(extra_env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "autoloader", "up", "--http-port", str(self.port)],
             env=self.env,
@@ -196,3 +197,48 @@ def test_readme_walkthrough_loads_new_files_once_and_starts_over(home: Path, tmp
     finally:
         output = up.stop()
     assert up.process.returncode == 0, output
+
+
+def child_pid(home: Path, module: str) -> int:
+    """The pid of the `python -m <module> serve` child of the stack whose home is `home`."""
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        cmdline, environ = process.info["cmdline"] or [], process.info["environ"] or {}
+        if module in cmdline and "serve" in cmdline and environ.get("AUTOLOADER_HOME") == str(home):
+            return int(process.pid)
+    raise AssertionError(f"no {module} process for {home}")
+
+
+def test_a_killed_executor_is_restarted_and_its_run_taken_over(home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "events"
+    source.mkdir()
+    for n in range(20):
+        (source / f"part-{n:02}.csv").write_text("id,src\n" + "".join(f"{n * 10 + i},part-{n:02}\n" for i in range(10)))
+    up = Up(home, {"AUTOLOADER_LEASE_SECONDS": "5", "AUTOLOADER_POLL_SECONDS": "0.2"})
+    try:
+        with up.http() as client:
+            client.post(
+                "/api/v1/ingestions",
+                json={
+                    "ingestion_id": "events",
+                    "name": "events",
+                    "source": {"uri": source.as_uri() + "/", "format": "csv", "options": {"header": "true"}},
+                    "destination": {"table": "analytics.events"},
+                },
+            ).raise_for_status()
+            assert cli(up, "sql", "SELECT 1").returncode == 0  # Spark is up: the run starts at once
+            run_id = client.post("/api/v1/ingestions/events/run").json()["run_id"]
+            deadline = time.monotonic() + 60
+            while client.get(f"/api/v1/runs/{run_id}").json()["status"] != "RUNNING":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            os.kill(child_pid(home, "services.executor"), signal.SIGKILL)
+            deadline = time.monotonic() + 180
+            while (run := client.get(f"/api/v1/runs/{run_id}").json())["status"] in ("QUEUED", "RUNNING"):
+                assert time.monotonic() < deadline, run
+                time.sleep(0.5)
+        assert run["status"] == "SUCCESS", run
+        assert run["rows_written"] == 200
+        assert count_rows(up, "analytics.events") == 200
+    finally:
+        output = up.stop()
+    assert "executor exited with code -9; restarting" in output
