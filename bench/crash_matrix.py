@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import subprocess
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +59,12 @@ def write_source(directory: Path) -> dict[str, int]:
     return expected
 
 
+def process_state(pid: int) -> str:
+    """The one-letter state of a process in /proc (R, S, T for stopped, ...)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
 class Standby:
     """An executor kept frozen until a crashed run needs taking over."""
 
@@ -79,8 +87,23 @@ class Standby:
             )
         return [list(row.values) for row in response.rows]
 
+    @contextlib.asynccontextmanager
+    async def awake(self) -> AsyncIterator[Standby]:
+        """Resumed for the duration of the block (to run SQL, or to take a run over), then frozen again."""
+        self.resume()
+        try:
+            yield self
+        finally:
+            self.freeze()
+
     def freeze(self) -> None:
+        """SIGSTOP, and wait until the kernel reports the process stopped (state T)."""
         self.process.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while process_state(self.process.pid) != "T":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"standby {self.process.pid} did not stop")
+            time.sleep(0.01)
 
     def resume(self) -> None:
         self.process.send_signal(signal.SIGCONT)
@@ -103,6 +126,7 @@ async def crash_once(stack: InProcessStack, standby: Standby, failpoint: str, wo
     )
     try:
         wait_for_log(case / "executor", "spark ready")
+        assert process_state(standby.process.pid) == "T", "the standby must be frozen while the crasher claims"
         started = time.monotonic()
         async with stack.http(stack.admin_token) as client:
             ingestion_id = f"crash-{uuid.uuid4().hex[:8]}"

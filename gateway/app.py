@@ -16,9 +16,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from autoloader.control.v1 import control_pb2
 from gateway import errors
 from gateway.clients import Backends
 from gateway.openapi import build_openapi
@@ -54,6 +56,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _metadata(request: Request) -> list[tuple[str, str]]:
+    """gRPC metadata for a backend call: the request id and the caller's credentials, passed on as they are."""
+    metadata = [("x-request-id", request.state.request_id)]
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        if not _HEADER_SAFE.match(authorization):
+            raise Unauthenticated("malformed authorization header")
+        metadata.append(("authorization", authorization))
+    return metadata
+
+
 def _endpoint(route: Route, backends: Backends, max_body_bytes: int) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
@@ -61,13 +74,7 @@ def _endpoint(route: Route, backends: Backends, max_body_bytes: int) -> Callable
             message = request_from_http(
                 route, dict(request.path_params), list(request.query_params.multi_items()), body
             )
-            metadata = [("x-request-id", request.state.request_id)]
-            authorization = request.headers.get("authorization")
-            if authorization is not None:
-                if not _HEADER_SAFE.match(authorization):
-                    raise Unauthenticated("malformed authorization header")
-                metadata.append(("authorization", authorization))
-            response = await backends.call(route, message, metadata)
+            response = await backends.call(route, message, _metadata(request))
         except PayloadTooLarge as error:
             response_413 = errors.from_error(error)
             response_413.status_code = 413
@@ -130,6 +137,16 @@ class RequestContextMiddleware:
                 )
 
 
+def _allowed_methods(app: Starlette, scope: Scope) -> list[str]:
+    """Methods of every route whose path matches (several routes may share one path)."""
+    allowed: set[str] = set()
+    for route in app.routes:
+        match, _ = route.matches(scope)
+        if match is Match.PARTIAL and isinstance(route, StarletteRoute):
+            allowed |= route.methods or set()
+    return sorted(allowed)
+
+
 def create_app(backend_addresses: dict[str, str], *, max_body_bytes: int = 1_048_576) -> Starlette:
     routes = build_routes()
     backends = Backends(backend_addresses)
@@ -141,7 +158,16 @@ def create_app(backend_addresses: dict[str, str], *, max_body_bytes: int = 1_048
         body = {"status": "SERVING" if serving else "NOT_SERVING", "services": states}
         return JSONResponse(body, status_code=200 if serving else 503)
 
+    whoami = next(r for r in routes if r.method.name == "GetCaller")
+
     async def openapi_json(request: Request) -> Response:
+        # Like every route but /healthz, the document needs a valid token; the control service checks it.
+        try:
+            await backends.call(whoami, control_pb2.GetCallerRequest(), _metadata(request))
+        except AutoloaderError as error:
+            return errors.from_error(error)
+        except grpc.aio.AioRpcError as error:
+            return errors.from_rpc_error(error)
         return JSONResponse(openapi)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -151,6 +177,7 @@ def create_app(backend_addresses: dict[str, str], *, max_body_bytes: int = 1_048
         if exc.status_code == 405:
             response = errors.from_error(InvalidArgument(f"method {request.method} is not allowed here"))
             response.status_code = 405
+            response.headers["Allow"] = ", ".join(_allowed_methods(request.app, request.scope))
             return response
         return errors.from_error(InvalidArgument(str(exc.detail)))
 

@@ -85,6 +85,8 @@ def _parse_json_object(body: bytes) -> dict[str, Any]:
         value = json.loads(body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"request body is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise InvalidArgument("request body is nested too deeply") from e
     if not isinstance(value, dict):
         raise InvalidArgument("request body must be a JSON object")
     return value
@@ -132,10 +134,13 @@ def _apply_query(message: Message, query: list[tuple[str, str]], bound: set[str]
         except ValueError as e:
             violations.append(FieldViolation(key, f"invalid value {raw!r}: {e}"))
             continue
-        if field.is_repeated:
-            getattr(message, key).append(value)
-        else:
-            setattr(message, key, value)
+        try:
+            if field.is_repeated:
+                getattr(message, key).append(value)
+            else:
+                setattr(message, key, value)
+        except (ValueError, TypeError) as e:
+            violations.append(FieldViolation(key, f"invalid value {raw!r}: {e}"))
     if violations:
         raise InvalidArgument.of(violations)
 

@@ -4,6 +4,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -27,11 +28,27 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+async def create_database(url: str, name: str) -> str:
+    """A fresh database on the server of `url`; returns its URL."""
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessStack]:
+    """Services and gateway in this process, no run loop: runs wait for executor processes a test starts.
+
+    Its own database, so `loading_stack`'s run loop never takes its runs. This process's SparkSession belongs
+    to `loading_stack`'s catalog: query this stack's tables through an executor process, not `stack.sql`.
+    """
     service_logging.configure("tests", "WARNING")
     home: Path = tmp_path_factory.mktemp("home")
-    running = await start_stack(postgres_url, home)
+    running = await start_stack(await create_database(postgres_url, "autoloader_api"), home)
     try:
         yield running
     finally:

@@ -73,6 +73,10 @@ def ingestion_to_pb(ingestion: models.Ingestion) -> pb.Ingestion:
     )
 
 
+def role_to_pb(role: Role) -> Any:
+    return _ROLE_TO_PB[role]
+
+
 def role_from_pb(role: int) -> Role | None:
     return _ROLE_FROM_PB.get(role)
 

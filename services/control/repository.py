@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -10,10 +11,12 @@ from typing import Any
 import asyncpg
 
 from services.control.models import Destination, Ingestion, Schedule, Source
-from services.shared.errors import AlreadyExists, InvalidArgument
+from services.shared.errors import Aborted, AlreadyExists, InvalidArgument
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "control"
+# How long a retry waits for the first call with the same request_id to finish.
+PENDING_WAIT_SECONDS = 30.0
 
 _COLUMNS = (
     "ingestion_id, name, source, destination, max_retries, max_files_per_run, max_bytes_per_run,"
@@ -104,30 +107,53 @@ class IngestionRepository:
 
 
 class RequestLog:
-    """Stored responses of calls that carried a request_id."""
+    """Responses of calls that carried a request_id. A key is reserved before its call runs, so retries
+    that overlap the first call wait for its response instead of running the call again."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def find(self, principal: str, request_id: str, method: str) -> bytes | None:
-        row = await self._pool.fetchrow(
-            "SELECT method, response FROM control.request_log WHERE principal = $1 AND request_id = $2",
-            principal,
-            request_id,
-        )
-        if row is None:
-            return None
-        if row["method"] != method:
-            raise InvalidArgument(f"request_id: already used for {row['method']}")
-        response: bytes = row["response"]
-        return response
-
-    async def save(self, principal: str, request_id: str, method: str, response: bytes) -> None:
-        await self._pool.execute(
-            "INSERT INTO control.request_log (principal, request_id, method, response) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT DO NOTHING",
+    async def reserve(self, principal: str, request_id: str, method: str) -> bytes | None:
+        """None when this caller now owns the key and must run the call; else the first call's response."""
+        reserved = await self._pool.fetchval(
+            "INSERT INTO control.request_log (principal, request_id, method) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true",
             principal,
             request_id,
             method,
+        )
+        if reserved:
+            return None
+        deadline = asyncio.get_running_loop().time() + PENDING_WAIT_SECONDS
+        while True:
+            row = await self._pool.fetchrow(
+                "SELECT method, response FROM control.request_log WHERE principal = $1 AND request_id = $2",
+                principal,
+                request_id,
+            )
+            if row is None:  # the first call failed and gave the key back: run it now
+                return await self.reserve(principal, request_id, method)
+            if row["method"] != method:
+                raise InvalidArgument(f"request_id: already used for {row['method']}")
+            if row["response"] is not None:
+                response: bytes = row["response"]
+                return response
+            if asyncio.get_running_loop().time() > deadline:
+                raise Aborted("request_id: a call with this request_id is still running; retry later")
+            await asyncio.sleep(0.05)
+
+    async def complete(self, principal: str, request_id: str, response: bytes) -> None:
+        await self._pool.execute(
+            "UPDATE control.request_log SET response = $3 WHERE principal = $1 AND request_id = $2",
+            principal,
+            request_id,
             response,
+        )
+
+    async def release(self, principal: str, request_id: str) -> None:
+        """Give a reserved key back after its call failed, so a retry runs the call again."""
+        await self._pool.execute(
+            "DELETE FROM control.request_log WHERE principal = $1 AND request_id = $2 AND response IS NULL",
+            principal,
+            request_id,
         )

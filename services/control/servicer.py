@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 
 from autoloader.control.v1 import control_pb2 as pb
 from autoloader.control.v1 import control_pb2_grpc as pb_grpc
-from services.control.convert import ingestion_from_pb, ingestion_to_pb, role_from_pb, token_to_pb
+from services.control.convert import ingestion_from_pb, ingestion_to_pb, role_from_pb, role_to_pb, token_to_pb
 from services.control.repository import RequestLog
 from services.control.service import IngestionService, TokenService
 from services.shared.interceptors import principal
@@ -30,11 +30,15 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
         if not request_id:
             return await call()
         caller = principal().name
-        stored = await self._request_log.find(caller, request_id, method)
+        stored = await self._request_log.reserve(caller, request_id, method)
         if stored is not None:
             return response_type.FromString(stored)
-        response = await call()
-        await self._request_log.save(caller, request_id, method, response.SerializeToString())
+        try:
+            response = await call()
+        except BaseException:
+            await self._request_log.release(caller, request_id)
+            raise
+        await self._request_log.complete(caller, request_id, response.SerializeToString())
         return response
 
     async def CreateIngestion(self, request: pb.CreateIngestionRequest, context: Any) -> pb.CreateIngestionResponse:
@@ -105,6 +109,10 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
             files_cleared=cleared,
             ingestion_id=request.ingestion_id,
         )
+
+    async def GetCaller(self, request: pb.GetCallerRequest, context: Any) -> pb.GetCallerResponse:
+        caller = principal()
+        return pb.GetCallerResponse(name=caller.name, role=role_to_pb(caller.role), token_id=caller.token_id)
 
     async def CreateToken(self, request: pb.CreateTokenRequest, context: Any) -> pb.CreateTokenResponse:
         record, secret = await self._tokens.create(principal(), request.name, role_from_pb(request.role))

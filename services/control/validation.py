@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from urllib.parse import urlsplit
+from dataclasses import fields, is_dataclass
+from urllib.parse import unquote, urlsplit
 
 from croniter import croniter
 
@@ -41,8 +42,29 @@ def validate_ingestion_id(ingestion_id: str) -> list[FieldViolation]:
     ]
 
 
+def _nul_characters(value: object, path: str) -> list[FieldViolation]:
+    """Text fields holding U+0000, which PostgreSQL cannot store (and no real value contains)."""
+    if isinstance(value, str):
+        return [FieldViolation(path, "must not contain the NUL character")] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            found += _nul_characters(key, path) + _nul_characters(item, f"{path}.{key}")
+        return found
+    if is_dataclass(value):
+        found = []
+        for field in fields(value):
+            prefix = f"{path}.{field.name}" if path else field.name
+            found += _nul_characters(getattr(value, field.name), prefix)
+        return found
+    return []
+
+
 def validate(ingestion: Ingestion) -> None:
     """Raise InvalidArgument listing every problem of the configuration, or return."""
+    nul = _nul_characters(ingestion, "")
+    if nul:
+        raise InvalidArgument.of(nul)
     violations = validate_ingestion_id(ingestion.ingestion_id)
     if not ingestion.name.strip():
         violations.append(FieldViolation("name", "is required"))
@@ -76,7 +98,7 @@ def _source(source: Source) -> list[FieldViolation]:
             violations.append(FieldViolation(f"source.options.{key}", "option names are letters, digits, _ or ."))
         elif len(value) > 4096:
             violations.append(FieldViolation(f"source.options.{key}", "must be at most 4096 characters"))
-    is_s3 = source.uri.startswith("s3://")
+    is_s3 = source.uri.lower().startswith("s3://")  # a wrongly cased scheme is reported once, on uri
     if source.endpoint_url:
         parts = urlsplit(source.endpoint_url)
         if not is_s3:
@@ -94,6 +116,10 @@ def _source_uri(uri: str) -> list[FieldViolation]:
     if not uri:
         return [FieldViolation("source.uri", "is required: s3://bucket/prefix/ or file:///absolute/dir/")]
     parts = urlsplit(uri)
+    if not uri.startswith(("s3://", "file://")):
+        return [FieldViolation("source.uri", "scheme must be s3:// or file:// (lowercase)")]
+    if ".." in unquote(parts.path).split("/"):
+        return [FieldViolation("source.uri", "must not contain '..' segments")]
     if parts.scheme == "s3":
         if not parts.hostname or not _BUCKET.match(parts.netloc):
             return [FieldViolation("source.uri", "s3:// URI needs a valid bucket name: s3://bucket/prefix/")]

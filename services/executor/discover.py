@@ -100,7 +100,13 @@ def s3_client(access: S3Access) -> object:
         region_name=access.region or "us-east-1",
         aws_access_key_id=access.access_key,
         aws_secret_access_key=access.secret_key,
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}),
+        # A store that is down fails the listing in seconds, not after minutes of default timeouts.
+        config=Config(
+            retries={"max_attempts": 5, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            connect_timeout=10,
+            read_timeout=60,
+        ),
     )
 
 

@@ -90,6 +90,13 @@ class TableLoader:
     def spark(self) -> Any:
         return self._spark
 
+    def healthy(self) -> bool:
+        """False when the JVM behind the session is gone (killed, out of memory): nothing can be read."""
+        try:
+            return not self._spark.sparkContext._jsc.sc().isStopped()
+        except Exception:
+            return False
+
     def run_sql(self, statement: str, max_rows: int) -> tuple[list[str], list[tuple[Any, ...]], bool]:
         """Run a user's statement in a session of its own (so it never sees a batch's spark.wap.id)."""
         frame = self._spark.newSession().sql(statement)

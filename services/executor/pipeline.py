@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ from services.executor import credentials, failpoints
 from services.executor.discover import S3Access, list_source
 from services.executor.load import BatchSpec, LoadResult, TableLoader, short_error
 from services.executor.tracker_client import ExecutorTrackerClient, batch_from_pb, ingestion_config
-from services.shared.errors import Aborted
+from services.shared.errors import Aborted, Unavailable
 from services.shared.logging import get_logger
 from services.tracker.models import Batch, FileEntry
 
 _log = get_logger("pipeline")
 LISTING_CHUNK = 5000
+FINISH_ATTEMPTS = 8
+EXIT_SPARK_LOST = 70
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,23 @@ class Lease:
             await self._task
 
 
-async def _chunks(entries: Iterator[FileEntry]) -> AsyncIterator[list[FileEntry]]:
-    """Pull the listing in chunks on a worker thread, so memory stays flat and the loop stays free."""
-    while True:
-        chunk = await asyncio.to_thread(lambda: list(itertools.islice(entries, LISTING_CHUNK)))
-        if not chunk:
-            return
-        yield chunk
+class Listing:
+    """The source listing, pulled in chunks on a worker thread so memory stays flat and the loop stays free.
+
+    It feeds a gRPC request stream; an error there would surface as a cancelled call, so the listing keeps
+    its error and ends the stream, and the caller raises it once the call returned.
+    """
+
+    def __init__(self, entries: Iterator[FileEntry]) -> None:
+        self._entries = entries
+        self.error: Exception | None = None
+
+    async def chunks(self) -> AsyncIterator[list[FileEntry]]:
+        try:
+            while chunk := await asyncio.to_thread(lambda: list(itertools.islice(self._entries, LISTING_CHUNK))):
+                yield chunk
+        except Exception as error:
+            self.error = error
 
 
 class RunExecutor:
@@ -123,45 +136,83 @@ class RunExecutor:
         self._lease_seconds = lease_seconds
 
     async def execute(self, claim: tpb.ClaimRunResponse) -> None:
+        """Run a claimed run to its end, or leave it for takeover when its outcome cannot be recorded safely.
+
+        Rules that keep it exactly once: a batch that reached the table is never recorded as failed (it is
+        rolled forward instead); when the tracker or Spark is unreachable the run is left RUNNING, its lease
+        runs out, and whoever takes it over reconciles from what the table says.
+        """
         run_id, epoch = claim.run.run_id, claim.lease_epoch
         with structlog.contextvars.bound_contextvars(run_id=run_id, ingestion_id=claim.run.ingestion_id):
             async with Lease(self._tracker, run_id, epoch, self._lease_seconds) as lease:
                 started = time.monotonic()
                 failpoints.hit("after_lease")
+                config, batch = None, None
                 try:
                     config = RunConfig.from_ingestion(ingestion_config(claim))
                     batch = batch_from_pb(claim.batch) if claim.HasField("batch") else await self._plan(claim, config)
-                    planned = time.monotonic()
                     result = await self._load(claim, config, batch)
-                    if lease.lost:
+                except Aborted:
+                    _log.warning("run taken over by another executor; stopping", lease_epoch=epoch)
+                    return
+                except Unavailable as error:
+                    _log.warning("tracker unreachable; the run is left for takeover", error=error.message)
+                    return
+                except Exception as error:
+                    if not await asyncio.to_thread(self._loader.healthy):
+                        _log.critical("the Spark session is gone; exiting so the executor restarts", exc_info=error)
+                        os._exit(EXIT_SPARK_LOST)
+                    if config is None or batch is None or not await self._published(config, batch):
+                        await self._fail(run_id, epoch, error)
                         return
-                    failpoints.soon("inside_finalize")
-                    run = await self._tracker.finish_run(
-                        run_id,
-                        epoch,
-                        snapshot_id=result.snapshot_id,
-                        rows_written=result.rows_written,
-                        failures=result.failures,
-                        error="",
-                        table_schema=result.table_schema,
-                    )
+                    _log.warning("error after the batch was published; rolling forward", error=short_error(error))
+                    result = await self._load(claim, config, batch)
+                if lease.lost:
+                    return
+                run = await self._finish(run_id, epoch, result)
+                if run is not None:
                     _log.info(
                         "run finished",
                         status=run.status,
                         rows=run.rows_written,
                         file_count=run.files_processed,
-                        plan_ms=round((planned - started) * 1000),
                         duration_ms=round((time.monotonic() - started) * 1000),
                     )
-                except Aborted:
-                    _log.warning("run taken over by another executor; stopping", lease_epoch=epoch)
-                except Exception as error:
-                    await self._fail(run_id, epoch, error)
+
+    async def _published(self, config: RunConfig, batch: Batch) -> bool:
+        return await asyncio.to_thread(self._loader.published_snapshot, config.table, batch.batch_key) is not None
+
+    async def _finish(self, run_id: str, epoch: int, result: LoadResult) -> tpb.Run | None:
+        """Record the outcome, retrying while the tracker is unreachable; None if it never answered."""
+        delay = 1.0
+        for _ in range(FINISH_ATTEMPTS):
+            try:
+                failpoints.soon("inside_finalize")
+                return await self._tracker.finish_run(
+                    run_id,
+                    epoch,
+                    snapshot_id=result.snapshot_id,
+                    rows_written=result.rows_written,
+                    failures=result.failures,
+                    error="",
+                    table_schema=result.table_schema,
+                )
+            except Aborted:
+                _log.warning("run taken over before it was recorded; the new holder records it")
+                return None
+            except Unavailable as error:
+                _log.warning("tracker unreachable while finishing; retrying", error=error.message, delay_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 16.0)
+        _log.error("could not record the run; it is left for takeover")
+        return None
 
     async def _plan(self, claim: tpb.ClaimRunResponse, config: RunConfig) -> Batch | None:
         run_id, epoch = claim.run.run_id, claim.lease_epoch
-        entries = list_source(config.source_uri, config.pattern, config.s3_access())
-        listed = await self._tracker.register_files(run_id, epoch, _chunks(entries))
+        listing = Listing(list_source(config.source_uri, config.pattern, config.s3_access()))
+        listed = await self._tracker.register_files(run_id, epoch, listing.chunks())
+        if listing.error is not None:
+            raise listing.error
         failpoints.hit("after_listing")
         plan = await self._tracker.plan_batch(
             run_id, epoch, max_files=config.max_files, max_bytes=config.max_bytes, max_retries=config.max_retries

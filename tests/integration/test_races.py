@@ -60,8 +60,11 @@ def freezing_executor(stack: InProcessStack, workdir: Path, failpoint: str, leas
     return process
 
 
-async def rows_by_file(stack: InProcessStack, table: str) -> dict[str, int]:
-    return {src: int(n) for src, n in await stack.sql(f"SELECT src, count(*) FROM {table} GROUP BY src")}
+async def rows_by_file(standby: Standby, table: str) -> dict[str, int]:
+    """Rows per source file, counted through the standby executor (the catalog of this stack's database)."""
+    async with standby.awake():
+        rows = await standby.sql(f"SELECT src, count(*) FROM {table} GROUP BY src")
+    return {src: int(n) for src, n in rows}
 
 
 async def new_crash_ingestion(client: httpx.AsyncClient, source: Path) -> tuple[str, str]:
@@ -103,7 +106,7 @@ async def test_zombie_executor_writes_nothing_after_its_run_was_taken_over(
             await asyncio.sleep(8)
             after: dict[str, Any] = (await client.get(f"/api/v1/runs/{run_id}")).json()
         assert after == finished  # the run record did not change
-        assert await rows_by_file(stack, table) == expected  # no row added
+        assert await rows_by_file(standby, table) == expected  # no row added
     finally:
         zombie.kill()
         zombie.wait()
@@ -140,7 +143,9 @@ async def test_clearing_processed_files_during_a_run_keeps_that_runs_files(
     assert [(f["key"], f["status"]) for f in records["processed_files"]] == [("c.csv", "PROCESSED")]
 
 
-async def test_foreign_append_between_stage_and_publish_adds_no_duplicate(stack: InProcessStack, workdir: Path) -> None:
+async def test_foreign_append_between_stage_and_publish_adds_no_duplicate(
+    stack: InProcessStack, standby: Standby, workdir: Path
+) -> None:
     source = workdir / f"foreign-{uuid.uuid4().hex[:6]}"
     expected = write_source(source)
     paused = freezing_executor(stack, workdir, "after_staged_commit", lease=60)
@@ -150,11 +155,12 @@ async def test_foreign_append_between_stage_and_publish_adds_no_duplicate(stack:
             run_id = (await client.post(f"/api/v1/ingestions/{ingestion_id}/run")).json()["run_id"]
             await asyncio.to_thread(wait_until_stopped, paused)
             # Someone else appends to the table while our batch is staged but not yet published.
-            await stack.sql(f"INSERT INTO {table} (id, src) VALUES ('9999', 'foreign')")
+            async with standby.awake():  # it cannot take the run: the paused executor's lease is valid
+                await standby.sql(f"INSERT INTO {table} (id, src) VALUES ('9999', 'foreign')")
             paused.send_signal(signal.SIGCONT)
             finished = await stack.wait_for_run(run_id)
     finally:
         paused.kill()
         paused.wait()
     assert finished["status"] == "SUCCESS", finished
-    assert await rows_by_file(stack, table) == {**expected, "foreign": 1}
+    assert await rows_by_file(standby, table) == {**expected, "foreign": 1}

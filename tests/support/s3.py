@@ -34,6 +34,18 @@ class S3Server:
     access_key: str
     secret_key: str
     client: Any
+    server: ThreadedMotoServer
+
+    def pause(self) -> None:
+        """Stop serving and close the socket (connections are refused); the objects stay in this process."""
+        self.server.stop()
+        self.server._server.server_close()  # shutdown() alone leaves the port accepting, unanswered
+
+    def resume(self) -> None:
+        """Serve again on the same port, with the same objects."""
+        host, port = self.endpoint_url.removeprefix("http://").rsplit(":", 1)
+        self.server = ThreadedMotoServer(ip_address=host, port=int(port), verbose=False)
+        self.server.start()
 
     @property
     def credentials_ref(self) -> str:
@@ -90,12 +102,13 @@ def running_s3_server(credentials_name: str = CREDENTIALS_NAME) -> Iterator[S3Se
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}),
     )
     try:
-        yield S3Server(endpoint_url, REGION, credentials_name, access_key, secret_key, client)
+        running = S3Server(endpoint_url, REGION, credentials_name, access_key, secret_key, client, server)
+        yield running
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        server.stop()
+        running.server.stop()
         werkzeug.setLevel(saved_level)
