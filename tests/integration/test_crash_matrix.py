@@ -6,7 +6,6 @@ No duplicate row, no lost row, every file recorded PROCESSED once, nothing left 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,6 @@ from services.executor.failpoints import POINTS
 from tests.support.stack import InProcessStack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("crash")
-
-
-@pytest.fixture(scope="module")
-def standby(stack: InProcessStack, workdir: Path) -> Iterator[Standby]:
-    executor = Standby(stack, workdir)
-    try:
-        yield executor
-    finally:
-        executor.stop()
 
 
 @pytest.mark.parametrize("failpoint", POINTS)

@@ -18,8 +18,8 @@ import pytest_asyncio
 
 from autoloader.stack.postgres import EmbeddedPostgres
 from bench.crash_matrix import Standby, write_source
-from tests.integration.test_races import freezing_executor, wait_until_stopped
-from tests.integration.test_runs_local import create_ingestion, run_once, write_csv
+from tests.support.executors import freezing_executor, wait_until_stopped
+from tests.support.runs import create_ingestion, run_once, write_csv
 from tests.support.s3 import S3Server, running_s3_server
 from tests.support.stack import InProcessStack, start_stack
 

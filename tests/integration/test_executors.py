@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_runs_local import create_ingestion, write_csv
 from tests.support.executors import start_executor, stop
+from tests.support.runs import create_ingestion, write_csv
 from tests.support.stack import InProcessStack
 
 pytestmark = pytest.mark.integration

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,49 +12,11 @@ import httpx
 import pytest
 
 from bench.crash_matrix import Standby, write_source
-from tests.integration.test_runs_local import create_ingestion, write_csv
-from tests.support.executors import start_executor, wait_for_log
+from tests.support.executors import freezing_executor, wait_until_stopped
+from tests.support.runs import create_ingestion, write_csv
 from tests.support.stack import InProcessStack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("races")
-
-
-@pytest.fixture(scope="module")
-def standby(stack: InProcessStack, workdir: Path) -> Iterator[Standby]:
-    executor = Standby(stack, workdir)
-    try:
-        yield executor
-    finally:
-        executor.stop()
-
-
-def wait_until_stopped(process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    """Wait until the process froze itself with SIGSTOP (state T in /proc)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the executor exited instead of freezing"
-        state = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state == "T":
-            return
-        time.sleep(0.05)
-    raise AssertionError("the executor never reached its failpoint")
-
-
-def freezing_executor(stack: InProcessStack, workdir: Path, failpoint: str, lease: int = 5) -> subprocess.Popen[bytes]:
-    home = workdir / f"frozen-{uuid.uuid4().hex[:6]}"
-    process = start_executor(
-        stack,
-        home,
-        str(workdir / "warehouse"),
-        {"AUTOLOADER_FAILPOINTS": f"{failpoint}=stop", "AUTOLOADER_LEASE_SECONDS": str(lease)},
-    )
-    wait_for_log(home, "spark ready")
-    return process
 
 
 async def rows_by_file(standby: Standby, table: str) -> dict[str, int]:

@@ -10,8 +10,8 @@ import grpc
 import pytest
 
 from autoloader.executor.v1 import executor_pb2, executor_pb2_grpc
-from tests.integration.test_runs_local import create_ingestion, write_csv
 from tests.support.executors import executor_address, start_executor, stop
+from tests.support.runs import create_ingestion, write_csv
 from tests.support.s3 import S3Server, running_s3_server
 from tests.support.stack import InProcessStack
 

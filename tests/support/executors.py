@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from tests.support.stack import InProcessStack
@@ -59,3 +60,27 @@ def wait_for_log(home: Path, text: str, timeout: float = 120) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"executor in {home} never logged {text!r}: {log.read_text(errors='replace')[-2000:]}")
+
+
+def wait_until_stopped(process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    """Wait until the process froze itself with SIGSTOP (state T in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the executor exited instead of freezing"
+        state = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "T":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the executor never reached its failpoint")
+
+
+def freezing_executor(stack: InProcessStack, workdir: Path, failpoint: str, lease: int = 5) -> subprocess.Popen[bytes]:
+    home = workdir / f"frozen-{uuid.uuid4().hex[:6]}"
+    process = start_executor(
+        stack,
+        home,
+        str(workdir / "warehouse"),
+        {"AUTOLOADER_FAILPOINTS": f"{failpoint}=stop", "AUTOLOADER_LEASE_SECONDS": str(lease)},
+    )
+    wait_for_log(home, "spark ready")
+    return process
