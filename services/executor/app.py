@@ -51,6 +51,8 @@ def spark_starter(settings: ExecutorSettings) -> TableLoader:
         jars=ensure_jars(settings.jar_directory()),
         app_name="autoloader-executor",
         extra_conf=conf,
+        rest_catalog_uri=settings.rest_catalog_uri,
+        rest_catalog_token=settings.rest_catalog_token.get_secret_value() if settings.rest_catalog_token else None,
     )
     # A session of its own: the loader sets spark.wap.id per batch, which must not leak into other SQL.
     return TableLoader(spark.newSession(), settings.catalog)

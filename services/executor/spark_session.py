@@ -98,6 +98,22 @@ def _catalog_conf(catalog: str, database_url: str, warehouse: str) -> dict[str, 
     return conf
 
 
+def rest_catalog_conf(catalog: str, uri: str, warehouse: str, token: str | None) -> dict[str, str]:
+    """An Iceberg REST catalog (Polaris, Nessie, Gravitino, Unity, ...) instead of the JDBC one."""
+    prefix = f"spark.sql.catalog.{catalog}"
+    conf = {
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.type": "rest",
+        f"{prefix}.uri": uri,
+        f"{prefix}.cache-enabled": "false",
+    }
+    if warehouse:
+        conf[f"{prefix}.warehouse"] = warehouse
+    if token:
+        conf[f"{prefix}.token"] = token
+    return conf
+
+
 def _create_catalog_schema(spark: SparkSession, database_url: str) -> None:
     """CREATE SCHEMA IF NOT EXISTS iceberg, through the same JDBC driver the catalog uses.
 
@@ -128,6 +144,8 @@ def build_spark_session(
     jars: list[Path],
     app_name: str,
     extra_conf: Mapping[str, str] | None = None,
+    rest_catalog_uri: str = "",
+    rest_catalog_token: str | None = None,
 ) -> SparkSession:
     """A SparkSession with the Iceberg catalog `catalog` (JDBC on `database_url`) over `warehouse`.
 
@@ -155,12 +173,16 @@ def build_spark_session(
     else:
         conf["spark.jars.packages"] = ivy_packages()
         conf["spark.jars.excludes"] = ivy_excludes()
-    conf.update(_catalog_conf(catalog, database_url, warehouse))
+    if rest_catalog_uri:
+        conf.update(rest_catalog_conf(catalog, rest_catalog_uri, warehouse, rest_catalog_token))
+    else:
+        conf.update(_catalog_conf(catalog, database_url, warehouse))
     conf.update(extra_conf or {})
 
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    _create_catalog_schema(spark, database_url)
+    if not rest_catalog_uri:
+        _create_catalog_schema(spark, database_url)
     return spark

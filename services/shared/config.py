@@ -60,6 +60,10 @@ class ExecutorSettings(ServiceSettings):
         "", description="S3 keys of an s3a:// warehouse: env:NAME, file:/path or profile:NAME; empty = AWS chain"
     )
     catalog: str = Field("autoloader", description="Name of the Iceberg catalog (JDBC on the database)")
+    rest_catalog_uri: str = Field(
+        "", description="URL of an Iceberg REST catalog to use instead of the JDBC catalog on the database"
+    )
+    rest_catalog_token: SecretStr | None = Field(None, description="Bearer token for the REST catalog")
     jar_cache: Path | None = Field(None, description="Where the JVM jars are cached; default ~/.cache/autoloader/jars")
     lease_seconds: int = Field(30, ge=5, le=3600, description="Run lease; renewed every third of it")
     poll_seconds: float = Field(1.0, gt=0, description="How often an idle executor asks for a run")

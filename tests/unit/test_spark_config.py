@@ -110,3 +110,15 @@ def test_ensure_jars_uses_a_complete_cache_without_maven(tmp_path: Path, monkeyp
 def test_ensure_jars_falls_back_to_ivy_without_maven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda _: None)
     assert ensure_jars(tmp_path / "jars") == []
+
+
+def test_rest_catalog_replaces_the_jdbc_one() -> None:
+    from services.executor.spark_session import rest_catalog_conf
+
+    conf = rest_catalog_conf("autoloader", "https://catalog.example/api", "s3://wh/", "secret-token")
+    assert conf["spark.sql.catalog.autoloader.type"] == "rest"
+    assert conf["spark.sql.catalog.autoloader.uri"] == "https://catalog.example/api"
+    assert conf["spark.sql.catalog.autoloader.warehouse"] == "s3://wh/"
+    assert conf["spark.sql.catalog.autoloader.token"] == "secret-token"
+    assert not any(key.endswith(".jdbc.schema-version") for key in conf)
+    assert "spark.sql.catalog.autoloader.warehouse" not in rest_catalog_conf("autoloader", "http://c", "", None)
