@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -10,7 +9,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 import autoloader
 
 STARTED_AT = datetime.now(UTC)
-PROCESS_ID = uuid.uuid4().hex[:12]
 
 
 def version() -> str:
