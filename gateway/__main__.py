@@ -10,7 +10,7 @@ import uvicorn
 
 from gateway.app import create_app
 from services.shared import logging as service_logging
-from services.shared.config import GatewaySettings
+from services.shared.config import GatewaySettings, load_settings
 from services.shared.grpc_server import write_port_file
 
 
@@ -18,7 +18,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m gateway")
     parser.add_argument("command", choices=["serve"], help="serve HTTP until SIGTERM")
     parser.parse_args()
-    settings = GatewaySettings()  # filled from the environment
+    settings = load_settings(GatewaySettings)
     service_logging.configure("gateway", settings.log_level)
     app = create_app(
         {

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_home() -> Path:
     return Path("~/.autoloader").expanduser()
+
+
+def load_settings(settings_type: type[SettingsT]) -> SettingsT:
+    """Build a settings object from the environment; a bad or missing variable ends the process with a
+    message naming it (AUTOLOADER_<FIELD>), not a traceback."""
+    try:
+        return settings_type()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"AUTOLOADER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise SystemExit(f"configuration error: {problems}") from None
 
 
 def default_jar_cache() -> Path:
@@ -24,6 +37,9 @@ class CommonSettings(BaseSettings):
 
     home: Path = Field(default_factory=default_home, description="Directory for local state")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 
 class ServiceSettings(CommonSettings):

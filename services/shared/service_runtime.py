@@ -13,7 +13,7 @@ import asyncpg
 import grpc
 
 from services.shared import logging as service_logging
-from services.shared.config import ServiceSettings
+from services.shared.config import ServiceSettings, load_settings
 from services.shared.db import apply_migrations, create_pool
 from services.shared.grpc_server import GrpcServer, run_until_signalled, start_grpc_server, write_port_file
 from services.shared.interceptors import ServiceInterceptor
@@ -84,7 +84,7 @@ def main(
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
     parser.add_argument("command", choices=["serve"], help="run the gRPC server until SIGTERM")
     parser.parse_args()
-    settings = settings_type()  # filled from AUTOLOADER_* environment variables
+    settings = load_settings(settings_type)
     service_logging.configure(name, settings.log_level)
     log = service_logging.get_logger("server")
 

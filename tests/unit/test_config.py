@@ -25,3 +25,15 @@ def test_bad_values_are_refused_naming_the_variable(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AUTOLOADER_HTTP_PORT", "99999")
     with pytest.raises(ValueError, match="http_port"):
         GatewaySettings()  # type: ignore[call-arg]
+
+
+def test_a_missing_variable_ends_the_process_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.shared.config import load_settings
+
+    monkeypatch.delenv("AUTOLOADER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("AUTOLOADER_GRPC_PORT", "not-a-port")
+    with pytest.raises(SystemExit) as stopped:
+        load_settings(ServiceSettings)
+    message = str(stopped.value)
+    assert "AUTOLOADER_DATABASE_URL: Field required" in message
+    assert "AUTOLOADER_GRPC_PORT" in message
