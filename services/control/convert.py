@@ -27,10 +27,7 @@ def ingestion_from_pb(message: pb.Ingestion) -> models.Ingestion:
             region=source.region,
             credentials_ref=source.credentials_ref,
         ),
-        destination=models.Destination(
-            table=message.destination.table,
-            write_mode=message.destination.write_mode or models.DEFAULT_WRITE_MODE,
-        ),
+        destination=_destination_from_pb(message.destination),
         max_retries=message.max_retries if message.HasField("max_retries") else models.DEFAULT_MAX_RETRIES,
         max_files_per_run=message.max_files_per_run if message.HasField("max_files_per_run") else None,
         max_bytes_per_run=message.max_bytes_per_run if message.HasField("max_bytes_per_run") else None,
@@ -40,11 +37,43 @@ def ingestion_from_pb(message: pb.Ingestion) -> models.Ingestion:
             else None
         ),
         enabled=message.enabled if message.HasField("enabled") else True,
+        schema=_schema_from_pb(message.schema),
+        metadata_columns=models.MetadataColumns(
+            enabled=message.metadata_columns.enabled,
+            prefix=message.metadata_columns.prefix or models.DEFAULT_METADATA_PREFIX,
+        ),
     )
 
 
+def _destination_from_pb(message: pb.Destination) -> models.Destination:
+    return models.Destination(
+        table=message.table,
+        write_mode=message.write_mode or models.DEFAULT_WRITE_MODE,
+        merge_keys=tuple(message.merge_keys),
+        merge_order_by=message.merge_order_by,
+        partition_by=tuple(message.partition_by),
+        table_properties=dict(message.table_properties),
+    )
+
+
+def _schema_from_pb(message: pb.SchemaPolicy) -> models.SchemaPolicy:
+    return models.SchemaPolicy(
+        ddl=message.ddl,
+        columns=tuple(models.Column(name=c.name, type=c.type) for c in message.columns),
+        hints=dict(message.hints),
+        evolution_mode=message.evolution_mode or models.DEFAULT_EVOLUTION_MODE,
+        sample_files=message.sample_files if message.HasField("sample_files") else models.DEFAULT_SAMPLE_FILES,
+        sample_bytes=message.sample_bytes if message.HasField("sample_bytes") else models.DEFAULT_SAMPLE_BYTES,
+        rescue_data=message.rescue_data if message.HasField("rescue_data") else True,
+    )
+
+
+def columns_to_pb(columns: tuple[models.Column, ...] | list[models.Column]) -> list[pb.Column]:
+    return [pb.Column(name=c.name, type=c.type) for c in columns]
+
+
 def ingestion_to_pb(ingestion: models.Ingestion) -> pb.Ingestion:
-    source = ingestion.source
+    source, destination, schema = ingestion.source, ingestion.destination, ingestion.schema
     return pb.Ingestion(
         ingestion_id=ingestion.ingestion_id,
         name=ingestion.name,
@@ -57,7 +86,14 @@ def ingestion_to_pb(ingestion: models.Ingestion) -> pb.Ingestion:
             region=source.region,
             credentials_ref=source.credentials_ref,
         ),
-        destination=pb.Destination(table=ingestion.destination.table, write_mode=ingestion.destination.write_mode),
+        destination=pb.Destination(
+            table=destination.table,
+            write_mode=destination.write_mode,
+            merge_keys=destination.merge_keys,
+            merge_order_by=destination.merge_order_by,
+            partition_by=destination.partition_by,
+            table_properties=destination.table_properties,
+        ),
         max_retries=ingestion.max_retries,
         max_files_per_run=ingestion.max_files_per_run,
         max_bytes_per_run=ingestion.max_bytes_per_run,
@@ -67,6 +103,18 @@ def ingestion_to_pb(ingestion: models.Ingestion) -> pb.Ingestion:
             else None
         ),
         enabled=ingestion.enabled,
+        schema=pb.SchemaPolicy(
+            ddl=schema.ddl,
+            columns=columns_to_pb(schema.columns),
+            hints=schema.hints,
+            evolution_mode=schema.evolution_mode,
+            sample_files=schema.sample_files,
+            sample_bytes=schema.sample_bytes,
+            rescue_data=schema.rescue_data,
+        ),
+        metadata_columns=pb.MetadataColumns(
+            enabled=ingestion.metadata_columns.enabled, prefix=ingestion.metadata_columns.prefix
+        ),
         owner=ingestion.owner,
         create_time=to_timestamp(ingestion.create_time),
         update_time=to_timestamp(ingestion.update_time),

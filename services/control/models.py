@@ -8,6 +8,10 @@ from typing import Any
 
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_WRITE_MODE = "append"
+DEFAULT_EVOLUTION_MODE = "add_new_columns"
+DEFAULT_SAMPLE_FILES = 100
+DEFAULT_SAMPLE_BYTES = 64 * 1024 * 1024
+DEFAULT_METADATA_PREFIX = "_"
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,49 @@ class Source:
 class Destination:
     table: str = ""
     write_mode: str = DEFAULT_WRITE_MODE
+    merge_keys: tuple[str, ...] = ()
+    merge_order_by: str = ""
+    partition_by: tuple[str, ...] = ()
+    table_properties: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> Destination:
+        return cls(
+            **{
+                **stored,
+                "merge_keys": tuple(stored.get("merge_keys", ())),
+                "partition_by": tuple(stored.get("partition_by", ())),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str = ""
+    type: str = ""
+
+
+@dataclass(frozen=True)
+class SchemaPolicy:
+    """Explicit columns (ddl or columns), type hints, and what new columns in the files do to the table."""
+
+    ddl: str = ""
+    columns: tuple[Column, ...] = ()
+    hints: dict[str, str] = field(default_factory=dict)
+    evolution_mode: str = DEFAULT_EVOLUTION_MODE
+    sample_files: int = DEFAULT_SAMPLE_FILES
+    sample_bytes: int = DEFAULT_SAMPLE_BYTES
+    rescue_data: bool = True
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> SchemaPolicy:
+        return cls(**{**stored, "columns": tuple(Column(**c) for c in stored.get("columns", ()))})
+
+
+@dataclass(frozen=True)
+class MetadataColumns:
+    enabled: bool = False
+    prefix: str = DEFAULT_METADATA_PREFIX
 
 
 @dataclass(frozen=True)
@@ -44,6 +91,8 @@ class Ingestion:
     max_bytes_per_run: int | None = None
     schedule: Schedule | None = None
     enabled: bool = True
+    schema: SchemaPolicy = field(default_factory=SchemaPolicy)
+    metadata_columns: MetadataColumns = field(default_factory=MetadataColumns)
     owner: str = ""
     create_time: datetime | None = None
     update_time: datetime | None = None

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.control.models import Destination, Ingestion, Schedule, Source
+from services.control.models import Destination, Ingestion, MetadataColumns, Schedule, SchemaPolicy, Source
 from services.shared.errors import Aborted, AlreadyExists, InvalidArgument
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,7 +20,7 @@ PENDING_WAIT_SECONDS = 30.0
 
 _COLUMNS = (
     "ingestion_id, name, source, destination, max_retries, max_files_per_run, max_bytes_per_run,"
-    " schedule, enabled, owner, create_time, update_time"
+    " schedule, enabled, schema, metadata_columns, owner, create_time, update_time"
 )
 
 
@@ -30,12 +30,15 @@ def _ingestion(row: asyncpg.Record) -> Ingestion:
         ingestion_id=row["ingestion_id"],
         name=row["name"],
         source=Source(**json.loads(row["source"])),
-        destination=Destination(**json.loads(row["destination"])),
+        destination=Destination.from_dict(json.loads(row["destination"])),
         max_retries=row["max_retries"],
         max_files_per_run=row["max_files_per_run"],
         max_bytes_per_run=row["max_bytes_per_run"],
         schedule=Schedule(**schedule) if schedule else None,
         enabled=row["enabled"],
+        # Rows written before these settings existed hold NULL: the defaults apply.
+        schema=SchemaPolicy.from_dict(json.loads(row["schema"] or "{}")),
+        metadata_columns=MetadataColumns(**json.loads(row["metadata_columns"] or "{}")),
         owner=row["owner"],
         create_time=row["create_time"],
         update_time=row["update_time"],
@@ -52,6 +55,8 @@ def _values(ingestion: Ingestion) -> list[Any]:
         ingestion.max_bytes_per_run,
         json.dumps(asdict(ingestion.schedule)) if ingestion.schedule else None,
         ingestion.enabled,
+        json.dumps(asdict(ingestion.schema)),
+        json.dumps(asdict(ingestion.metadata_columns)),
     ]
 
 
@@ -63,8 +68,8 @@ class IngestionRepository:
         try:
             row = await self._pool.fetchrow(
                 f"INSERT INTO control.ingestions (ingestion_id, owner, name, source, destination, max_retries,"
-                f" max_files_per_run, max_bytes_per_run, schedule, enabled)"
-                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_COLUMNS}",
+                f" max_files_per_run, max_bytes_per_run, schedule, enabled, schema, metadata_columns)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {_COLUMNS}",
                 ingestion.ingestion_id,
                 ingestion.owner,
                 *_values(ingestion),
@@ -92,9 +97,9 @@ class IngestionRepository:
         """Write the new configuration unless someone changed it since it was read (then None)."""
         row = await self._pool.fetchrow(
             f"UPDATE control.ingestions SET name = $2, source = $3, destination = $4, max_retries = $5,"
-            f" max_files_per_run = $6, max_bytes_per_run = $7, schedule = $8, enabled = $9,"
-            f" update_time = clock_timestamp()"
-            f" WHERE ingestion_id = $1 AND update_time = $10 RETURNING {_COLUMNS}",
+            f" max_files_per_run = $6, max_bytes_per_run = $7, schedule = $8, enabled = $9, schema = $10,"
+            f" metadata_columns = $11, update_time = clock_timestamp()"
+            f" WHERE ingestion_id = $1 AND update_time = $12 RETURNING {_COLUMNS}",
             ingestion.ingestion_id,
             *_values(ingestion),
             expected_update_time,

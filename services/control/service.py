@@ -7,10 +7,11 @@ import secrets
 from dataclasses import replace
 
 from autoloader.tracker.v1 import tracker_pb2 as tpb
-from services.control.models import OUTPUT_ONLY_FIELDS, Ingestion, apply_paths, updatable_paths
+from services.control.models import OUTPUT_ONLY_FIELDS, Column, Ingestion, apply_paths, updatable_paths
 from services.control.repository import IngestionRepository
+from services.control.schema_ddl import columns_from_spark_json
 from services.control.tracker_client import TrackerClient
-from services.control.validation import validate, validate_ingestion_id
+from services.control.validation import explicit_columns, validate, validate_ingestion_id
 from services.shared.auth import Principal, Role, TokenRecord, new_secret, new_token_id
 from services.shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from services.shared.pagination import decode_page_token, encode_page_token, page_size_or_default
@@ -93,6 +94,15 @@ class IngestionService:
     ) -> tpb.ListFilesResponse:
         await self.get(caller, ingestion_id)
         return await self._tracker.list_files(ingestion_id, status, page_size, page_token)
+
+    async def schema(self, caller: Principal, ingestion_id: str) -> tuple[str, list[Column]]:
+        """(origin, columns): as the last writing run recorded them, else as configured, else unknown."""
+        ingestion = await self.get(caller, ingestion_id)
+        recorded = await self._tracker.table_schema(ingestion_id)
+        if recorded:
+            return "table", columns_from_spark_json(recorded)
+        configured = explicit_columns(ingestion.schema)
+        return ("configured", configured) if configured else ("", [])
 
     async def clear_files(self, caller: Principal, ingestion_id: str) -> int:
         ingestion = await self.get(caller, ingestion_id)

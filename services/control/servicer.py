@@ -9,8 +9,16 @@ from google.protobuf.message import Message
 
 from autoloader.control.v1 import control_pb2 as pb
 from autoloader.control.v1 import control_pb2_grpc as pb_grpc
-from services.control.convert import ingestion_from_pb, ingestion_to_pb, role_from_pb, role_to_pb, token_to_pb
+from services.control.convert import (
+    columns_to_pb,
+    ingestion_from_pb,
+    ingestion_to_pb,
+    role_from_pb,
+    role_to_pb,
+    token_to_pb,
+)
 from services.control.repository import RequestLog
+from services.control.schema_ddl import to_ddl
 from services.control.service import IngestionService, TokenService
 from services.shared.interceptors import principal
 
@@ -99,6 +107,12 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
             principal(), request.ingestion_id, request.status, request.page_size, request.page_token
         )
         return pb.ListProcessedFilesResponse(processed_files=page.processed_files, next_page_token=page.next_page_token)
+
+    async def GetIngestionSchema(
+        self, request: pb.GetIngestionSchemaRequest, context: Any
+    ) -> pb.GetIngestionSchemaResponse:
+        origin, columns = await self._ingestions.schema(principal(), request.ingestion_id)
+        return pb.GetIngestionSchemaResponse(origin=origin, columns=columns_to_pb(columns), ddl=to_ddl(columns))
 
     async def ClearProcessedFiles(
         self, request: pb.ClearProcessedFilesRequest, context: Any

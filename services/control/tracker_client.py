@@ -44,3 +44,9 @@ class TrackerClient:
             SERVICE, self._stub.ClearFiles, tpb.ClearFilesRequest(ingestion_id=ingestion_id)
         )
         return response.files_cleared
+
+    async def table_schema(self, ingestion_id: str) -> str:
+        """The table schema (Spark JSON) recorded by the ingestion's last writing run; "" before that."""
+        request = tpb.GetIngestionStateRequest(ingestion_id=ingestion_id)
+        response: tpb.GetIngestionStateResponse = await call(SERVICE, self._stub.GetIngestionState, request)
+        return response.table_schema

@@ -9,11 +9,19 @@ from urllib.parse import unquote, urlsplit
 
 from croniter import croniter
 
-from services.control.models import Destination, Ingestion, Schedule, Source
+from services.control.models import Column, Destination, Ingestion, MetadataColumns, Schedule, SchemaPolicy, Source
+from services.control.schema_ddl import DdlError, check_name, parse_columns, parse_type
 from services.shared.errors import FieldViolation, InvalidArgument
+from services.shared.spark_types import parse_partition
 
 FORMATS = ("csv", "json", "parquet", "avro", "orc", "text")
-WRITE_MODES = ("append",)
+WRITE_MODES = ("append", "merge")
+EVOLUTION_MODES = ("add_new_columns", "fail_on_new_columns", "rescue", "none")
+MAX_SAMPLE_FILES = 100_000
+# Table properties the run protocol depends on (write-audit-publish): users cannot change them.
+MANAGED_PROPERTIES = frozenset({"write.wap.enabled", "write.spark.accept-any-schema"})
+FORMAT_VERSIONS = ("1", "2")
+METADATA_SUFFIXES = ("source_file", "source_size", "source_modified_at", "ingested_at", "run_id")
 MAX_RETRIES_LIMIT = 100
 
 INGESTION_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -22,9 +30,11 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _OPTION_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,127}$")
 _REGION = re.compile(r"^[a-z0-9-]{1,32}$")
 _CREDENTIALS_REF = re.compile(r"^(env|file|profile):\S{1,512}$")
+_PROPERTY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 
 OVERWRITE_REFUSAL = (
-    "overwrite mode is not supported; 'append' is the only write mode. To start fresh with only new files, "
+    "overwrite mode is not supported; use 'append' (or 'merge' to upsert by key). To start fresh with only new files, "
     "drop the destination table and trigger a run. To reprocess every file, drop the destination table, "
     "clear the ingestion's processed files (DELETE /api/v1/ingestions/{ingestion_id}/processed-files) and "
     "trigger a run."
@@ -72,6 +82,10 @@ def validate(ingestion: Ingestion) -> None:
         violations.append(FieldViolation("name", "must be at most 200 characters"))
     violations += _source(ingestion.source)
     violations += _destination(ingestion.destination)
+    metadata = ingestion.metadata_columns
+    metadata_names = {(metadata.prefix + n).lower() for n in METADATA_SUFFIXES} if metadata.enabled else set()
+    violations += _schema(ingestion.schema, ingestion.destination, metadata_names)
+    violations += _metadata_columns(ingestion.metadata_columns)
     if not 0 <= ingestion.max_retries <= MAX_RETRIES_LIMIT:
         violations.append(FieldViolation("max_retries", f"must be between 0 and {MAX_RETRIES_LIMIT}"))
     for name in ("max_files_per_run", "max_bytes_per_run"):
@@ -153,9 +167,151 @@ def _destination(destination: Destination) -> list[FieldViolation]:
         violations.append(FieldViolation("destination.write_mode", OVERWRITE_REFUSAL))
     elif destination.write_mode not in WRITE_MODES:
         violations.append(
-            FieldViolation("destination.write_mode", f"'{destination.write_mode}' is not supported; use 'append'")
+            FieldViolation(
+                "destination.write_mode", f"'{destination.write_mode}' is not supported; use 'append' or 'merge'"
+            )
         )
+    violations += _merge(destination)
+    for index, transform in enumerate(destination.partition_by):
+        if partition_column(transform) is None:
+            violations.append(
+                FieldViolation(
+                    f"destination.partition_by[{index}]",
+                    f"{transform!r} is not a partition transform; use column, years(column), months(column),"
+                    " days(column), hours(column), bucket(N, column) or truncate(W, column)",
+                )
+            )
+    violations += _table_properties(destination.table_properties)
     return violations
+
+
+def partition_column(transform: str) -> str | None:
+    """The column a partition transform reads, or None when the text is not a transform."""
+    parsed = parse_partition(transform)
+    return parsed[2] if parsed is not None else None
+
+
+def _merge(destination: Destination) -> list[FieldViolation]:
+    if destination.write_mode != "merge":
+        violations = []
+        if destination.merge_keys:
+            violations.append(FieldViolation("destination.merge_keys", "is only used with write_mode 'merge'"))
+        if destination.merge_order_by:
+            violations.append(FieldViolation("destination.merge_order_by", "is only used with write_mode 'merge'"))
+        return violations
+    if not destination.merge_keys:
+        return [FieldViolation("destination.merge_keys", "is required with write_mode 'merge': the key columns")]
+    violations = []
+    seen: set[str] = set()
+    for index, key in enumerate(destination.merge_keys):
+        problem = check_name(key)
+        if problem is None and key.lower() in seen:
+            problem = f"{key!r} is listed twice"
+        if problem:
+            violations.append(FieldViolation(f"destination.merge_keys[{index}]", problem))
+        seen.add(key.lower())
+    if destination.merge_order_by:
+        problem = check_name(destination.merge_order_by)
+        if problem is None and destination.merge_order_by.lower() in seen:
+            problem = "must not be one of the merge keys"
+        if problem:
+            violations.append(FieldViolation("destination.merge_order_by", problem))
+    return violations
+
+
+def _table_properties(properties: dict[str, str]) -> list[FieldViolation]:
+    violations = []
+    for key, value in properties.items():
+        path = f"destination.table_properties.{key}"
+        if not _PROPERTY_KEY.match(key):
+            violations.append(FieldViolation(path, "property names are letters, digits, '.', '_' or '-'"))
+        elif key in MANAGED_PROPERTIES:
+            violations.append(FieldViolation(path, "is set by Autoloader (write-audit-publish) and cannot be changed"))
+        elif key == "format-version" and value not in FORMAT_VERSIONS:
+            violations.append(FieldViolation(path, f"must be one of: {', '.join(FORMAT_VERSIONS)}"))
+        elif len(value) > 1024:
+            violations.append(FieldViolation(path, "must be at most 1024 characters"))
+    return violations
+
+
+def explicit_columns(schema: SchemaPolicy) -> list[Column]:
+    """The configured columns (from ddl or columns) in normal form; [] when the schema is inferred."""
+    if schema.ddl:
+        return parse_columns(schema.ddl)
+    return [Column(name=c.name, type=parse_type(c.type)) for c in schema.columns]
+
+
+def _schema(schema: SchemaPolicy, destination: Destination, metadata_names: set[str]) -> list[FieldViolation]:
+    violations = []
+    if schema.evolution_mode not in EVOLUTION_MODES:
+        violations.append(FieldViolation("schema.evolution_mode", f"must be one of: {', '.join(EVOLUTION_MODES)}"))
+    if not 1 <= schema.sample_files <= MAX_SAMPLE_FILES:
+        violations.append(FieldViolation("schema.sample_files", f"must be between 1 and {MAX_SAMPLE_FILES}"))
+    if schema.sample_bytes < 1:
+        violations.append(FieldViolation("schema.sample_bytes", "must be at least 1"))
+    for name, type_text in schema.hints.items():
+        problem = check_name(name)
+        if problem is None:
+            try:
+                parse_type(type_text)
+            except DdlError as error:
+                problem = f"type {type_text!r}: {error}"
+        if problem:
+            violations.append(FieldViolation(f"schema.hints.{name}", problem))
+    if schema.ddl and schema.columns:
+        violations.append(FieldViolation("schema.columns", "give the columns either as ddl or as columns, not both"))
+        return violations
+    columns: list[Column] = []
+    if schema.ddl:
+        try:
+            columns = parse_columns(schema.ddl)
+        except DdlError as error:
+            return [*violations, FieldViolation("schema.ddl", str(error))]
+    for index, column in enumerate(schema.columns):
+        problem = check_name(column.name)
+        if problem is None:
+            try:
+                parse_type(column.type)
+            except DdlError as error:
+                problem = f"type {column.type!r}: {error}"
+        if problem:
+            violations.append(FieldViolation(f"schema.columns[{index}]", problem))
+        columns.append(column)
+    names = [c.name.lower() for c in columns]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        violations.append(FieldViolation("schema.ddl" if schema.ddl else "schema.columns", f"{name!r} appears twice"))
+    if columns:
+        violations += _refer_to_columns(destination, set(names) | metadata_names)
+    return violations
+
+
+def _refer_to_columns(destination: Destination, names: set[str]) -> list[FieldViolation]:
+    # Metadata columns (e.g. days(_ingested_at)) are not in the explicit schema but are in the table.
+    """With an explicit schema, keys and partition columns must be among its columns."""
+    violations = []
+    for index, key in enumerate(destination.merge_keys):
+        if key.lower() not in names:
+            violations.append(FieldViolation(f"destination.merge_keys[{index}]", f"{key!r} is not in the schema"))
+    order_by = destination.merge_order_by
+    if order_by and destination.write_mode == "merge" and order_by.lower() not in names:
+        violations.append(FieldViolation("destination.merge_order_by", f"{order_by!r} is not in the schema"))
+    for index, transform in enumerate(destination.partition_by):
+        column = partition_column(transform)
+        if column is not None and column.lower() not in names:
+            violations.append(
+                FieldViolation(f"destination.partition_by[{index}]", f"column {column!r} is not in the schema")
+            )
+    return violations
+
+
+def _metadata_columns(metadata: MetadataColumns) -> list[FieldViolation]:
+    if _PREFIX.match(metadata.prefix):
+        return []
+    return [
+        FieldViolation(
+            "metadata_columns.prefix", "must be 1-32 letters, digits or _, not starting with a digit (default '_')"
+        )
+    ]
 
 
 def _schedule(schedule: Schedule) -> list[FieldViolation]:

@@ -162,3 +162,39 @@ def file_location(uri: str, key: str) -> str:
         return "s3a://" + base[len("s3://") :] + key
     # The listing reads the decoded path (a URI may encode spaces as %20); Spark must read the same one.
     return "file://" + unquote(urlsplit(base).path) + key
+
+
+FIRST_LINE_LIMIT = 64 * 1024
+FIRST_LINE_THREADS = 16
+
+
+def _first_line(data: bytes) -> bytes:
+    return data.split(b"\n", 1)[0].rstrip(b"\r")
+
+
+def first_lines(uri: str, keys: list[str], access: S3Access) -> dict[str, bytes]:
+    """The first line of each file (at most 64 KiB), read in parallel: tells CSV files' headers apart."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if urlsplit(uri).scheme == "file":
+        root = Path(unquote(urlsplit(uri).path))
+
+        def read(key: str) -> bytes:
+            with open(root / key, "rb") as handle:
+                return _first_line(handle.read(FIRST_LINE_LIMIT))
+
+    else:
+        parts = urlsplit(uri)
+        bucket, prefix = parts.netloc, parts.path.lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        client = s3_client(access)
+
+        def read(key: str) -> bytes:
+            response = client.get_object(  # type: ignore[attr-defined]
+                Bucket=bucket, Key=prefix + key, Range=f"bytes=0-{FIRST_LINE_LIMIT - 1}"
+            )
+            return _first_line(response["Body"].read())
+
+    with ThreadPoolExecutor(max_workers=FIRST_LINE_THREADS) as pool:
+        return dict(zip(keys, pool.map(read, keys), strict=True))

@@ -7,25 +7,40 @@ retries a batch (after a crash or a lost lease) can never append it a second tim
 
 from __future__ import annotations
 
-import re
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from services.executor import failpoints
-from services.executor.discover import S3Access, file_location
+from services.executor.batch_read import BatchReader, FirstLines, ReadRequest, is_header_mismatch
+from services.executor.discover import S3Access
+from services.executor.merge_sql import MergeSpec, duplicate_examples_sql, latest_per_key_sql, merge_sql, stats_sql
+from services.executor.projection import literal, select_expressions
+from services.executor.schema_policy import BatchRefused, ColumnPlan, Field, SchemaSettings, plan_columns
 from services.executor.spark_session import s3a_options
 from services.shared.logging import get_logger
+from services.shared.spark_types import parse_partition, partition_sql
 from services.tracker.models import FileEntry
 
 _log = get_logger("load")
-_GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
-# WAP makes publishing a batch idempotent; accept-any-schema lets a write add nullable columns (such as
-# _corrupt_record) and leave out columns a batch does not have (they are null), instead of failing.
-TABLE_PROPERTIES = {"write.wap.enabled": "true", "write.spark.accept-any-schema": "true", "format-version": "2"}
+# WAP makes publishing a batch idempotent; users cannot turn it off.
+MANAGED_PROPERTIES = {"write.wap.enabled": "true"}
+# Set by earlier versions, which let writes carry other columns than the table. Rows are now projected onto
+# the table's exact columns, and with it Spark skips resolving a MERGE against the table (Spark 3.5).
+RETIRED_PROPERTIES = ("write.spark.accept-any-schema",)
+DEFAULT_PROPERTIES = {"format-version": "2"}
 MAX_ERROR_CHARS = 1000
-CORRUPT_RECORD = "_corrupt_record"
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How a new table is laid out: partition transforms and table properties."""
+
+    partition_by: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,19 @@ class BatchSpec:
     file_format: str
     options: dict[str, str]
     table: str
+    settings: SchemaSettings = field(default_factory=SchemaSettings)
+    layout: TableLayout = field(default_factory=TableLayout)
+    merge: MergeSpec | None = None
+    # Reads the first line of files (CSV headers) from the source.
+    first_lines: FirstLines | None = None
+
+    def read_request(self) -> ReadRequest:
+        def no_access(keys: list[str]) -> dict[str, bytes]:
+            raise RuntimeError("reading CSV headers needs the source's first_lines")
+
+        return ReadRequest(
+            self.source_uri, self.file_format, self.options, self.settings, self.first_lines or no_access
+        )
 
 
 @dataclass
@@ -74,17 +102,13 @@ def short_error(error: BaseException) -> str:
     return " ".join(lines)[:MAX_ERROR_CHARS] or type(error).__name__
 
 
-def _hadoop_path(location: str) -> str:
-    # Spark expands glob characters in paths; a key containing them must match literally.
-    return _GLOB_CHARS.sub(r"\\\1", location)
-
-
 class TableLoader:
     """Spark-side operations on one catalog. Used from a single worker thread."""
 
     def __init__(self, spark: Any, catalog: str) -> None:
         self._spark = spark
         self._catalog = catalog
+        self._reader = BatchReader(spark)
 
     @property
     def spark(self) -> Any:
@@ -116,18 +140,69 @@ class TableLoader:
     def table_exists(self, table: str) -> bool:
         return bool(self._spark.catalog.tableExists(self.qualified(table).replace("`", "")))
 
-    def create_table(self, table: str, schema_json: str) -> None:
+    def create_table(self, table: str, schema_json: str, layout: TableLayout | None = None) -> None:
         """Create an empty table from a Spark schema (DDL only: no Spark job runs)."""
+        layout = layout or TableLayout()
         jvm = self._spark.sparkContext._jvm
         ddl = jvm.org.apache.spark.sql.types.DataType.fromJson(schema_json).toDDL()
+        columns = {f["name"].lower() for f in json.loads(schema_json)["fields"]}
+        for transform in layout.partition_by:
+            parsed = parse_partition(transform)
+            if parsed is None or parsed[2].lower() not in columns:
+                known = ", ".join(sorted(columns))
+                raise BatchRefused(f"destination.partition_by: {transform!r} names no column of the table ({known})")
+        partitioned = f" PARTITIONED BY ({', '.join(partition_sql(t) for t in layout.partition_by)})"
+        properties = {**DEFAULT_PROPERTIES, **layout.properties, **MANAGED_PROPERTIES}
+        listed = ", ".join(f"{literal(k)}={literal(v)}" for k, v in properties.items())
         qualified = self.qualified(table)
         namespace = qualified.rsplit(".", 1)[0]
-        properties = ", ".join(f"'{k}'='{v}'" for k, v in TABLE_PROPERTIES.items())
         self._spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
-        self._spark.sql(f"CREATE TABLE IF NOT EXISTS {qualified} ({ddl}) USING iceberg TBLPROPERTIES ({properties})")
+        statement = (
+            f"CREATE TABLE IF NOT EXISTS {qualified} ({ddl}) USING iceberg"
+            f"{partitioned if layout.partition_by else ''} TBLPROPERTIES ({listed})"
+        )
+        try:
+            self._spark.sql(statement)
+        except Exception as error:  # e.g. days() of a string column: a configuration problem, not a file's
+            if layout.partition_by or layout.properties:
+                raise BatchRefused(f"creating table {table} failed: {short_error(error)}") from error
+            raise
 
     def table_schema(self, table: str) -> str:
         return str(self._spark.table(self.qualified(table)).schema.json())
+
+    def _table_fields(self, table: str) -> list[Field] | None:
+        if not self.table_exists(table):
+            return None
+        fields: list[Field] = json.loads(self.table_schema(table))["fields"]
+        return fields
+
+    def _evolve(self, table: str, plan: ColumnPlan) -> None:
+        """Add the plan's new columns and widen its widened ones, in one schema commit."""
+        jvm = self._spark.sparkContext._jvm
+        spark_type = jvm.org.apache.spark.sql.types.DataType.fromJson(json.dumps(plan.table_json()))
+        iceberg_schema = jvm.org.apache.iceberg.spark.SparkSchemaUtil.convert(spark_type)
+        try:
+            self._iceberg_table(table).updateSchema().caseSensitive(False).unionByNameWith(iceberg_schema).commit()
+        except Exception as error:
+            raise BatchRefused(f"changing the table's schema failed: {short_error(error)}") from error
+        _log.info("table schema changed", new_columns=plan.new_columns, widened=plan.widened)
+
+    def _explicit_fields(self, settings: SchemaSettings) -> list[Field] | None:
+        if not settings.explicit_ddl:
+            return None
+        jvm = self._spark.sparkContext._jvm
+        fields: list[Field] = json.loads(
+            jvm.org.apache.spark.sql.types.StructType.fromDDL(settings.explicit_ddl).json()
+        )["fields"]
+        return fields
+
+    def _hint_types(self, settings: SchemaSettings) -> dict[str, Any]:
+        jvm = self._spark.sparkContext._jvm
+        return {
+            name: json.loads(jvm.org.apache.spark.sql.types.DataType.fromDDL(text).json())
+            for name, text in settings.hints.items()
+        }
 
     def configure_s3(self, source_uri: str, access: S3Access) -> None:
         """Per-bucket s3a settings, so sources on different stores and accounts can be read side by side."""
@@ -148,12 +223,14 @@ class TableLoader:
     def _ensure_table_properties(self, table: str) -> None:
         """Tables created by earlier versions, or by hand, get the properties loading relies on."""
         iceberg = self._iceberg_table(table)
-        missing = {k: v for k, v in TABLE_PROPERTIES.items() if k != "format-version"}
-        missing = {k: v for k, v in missing.items() if iceberg.properties().get(k) != v}
-        if missing:
+        missing = {k: v for k, v in MANAGED_PROPERTIES.items() if iceberg.properties().get(k) != v}
+        retired = [k for k in RETIRED_PROPERTIES if iceberg.properties().containsKey(k)]
+        if missing or retired:
             update = iceberg.updateProperties()
             for key, value in missing.items():
                 update = update.set(key, value)
+            for key in retired:
+                update = update.remove(key)
             update.commit()
 
     def _snapshots(self, table: str, *, current_history_only: bool) -> list[Any]:
@@ -201,26 +278,12 @@ class TableLoader:
 
     # --- reading ---------------------------------------------------------------------------------------
 
-    def _reader(self, spec: BatchSpec) -> Any:
-        reader = self._spark.read.format(spec.file_format)
-        for key, value in spec.options.items():
-            reader = reader.option(key, value)
-        return reader
-
-    def _read(self, spec: BatchSpec, files: Sequence[FileEntry]) -> Any:
-        paths = [_hadoop_path(file_location(spec.source_uri, f.key)) for f in files]
-        frame = self._reader(spec).load(paths)
-        if spec.file_format != "csv" or CORRUPT_RECORD in frame.columns or not frame.columns:
-            return frame
-        # Spark's CSV reader drops the extra fields of a row that has too many unless the schema has a
-        # corrupt-record column; with one, such a row keeps its raw line there. JSON adds it by itself.
-        schema = frame.schema.add(CORRUPT_RECORD, "string")
-        return self._reader(spec).schema(schema).option("columnNameOfCorruptRecord", CORRUPT_RECORD).load(paths)
-
     def _readable(self, spec: BatchSpec, files: Sequence[FileEntry]) -> str | None:
         """None if every file reads completely, else the error. The noop sink forces a full read."""
         try:
-            self._read(spec, files).write.format("noop").mode("overwrite").save()
+            raw = self._reader.read(spec.read_request(), files, self._table_fields(spec.table), by_header=True)
+            if raw is not None:
+                raw.frame.write.format("noop").mode("overwrite").save()
         except Exception as error:  # Spark and py4j raise many types; any of them means "not readable"
             return short_error(error)
         return None
@@ -244,10 +307,16 @@ class TableLoader:
             _log.info("batch already published", batch_key=spec.batch_key, snapshot_id=published)
             return self._result(spec, published)
         staged = self.staged_snapshot(spec.table, spec.batch_key)
+        if staged is not None and spec.merge is not None and not self._on_current(spec.table, staged):
+            # A merge rewrites rows of the table as it was; on a table that changed since, write it again.
+            _log.info("staged merge is stale; writing the batch again", snapshot_id=staged)
+            staged = None
         if staged is None:
             failures = []
             try:
                 staged = self._stage(spec, spec.files)
+            except BatchRefused:
+                raise  # the configuration refuses the batch: no file is to blame
             except Exception as error:
                 failures = self.find_unreadable(spec, spec.files)
                 if not failures:
@@ -263,47 +332,131 @@ class TableLoader:
         failpoints.hit("after_publish")
         return self._result(spec, self.published_snapshot(spec.table, spec.batch_key) or staged)
 
+    def _on_current(self, table: str, snapshot_id: int) -> bool:
+        iceberg = self._iceberg_table(table)
+        current = iceberg.currentSnapshot()
+        parent = iceberg.snapshot(snapshot_id).parentId()
+        return (current is None and parent is None) or (current is not None and parent == current.snapshotId())
+
     def _stage(
         self, spec: BatchSpec, files: Sequence[FileEntry], failures: Sequence[tuple[FileEntry, str]] = ()
     ) -> int | None:
-        """Append the files as a staged (unpublished) snapshot tagged with the batch key; return its id.
+        """Write the files as a staged (unpublished) snapshot tagged with the batch key; return its id.
 
         None when the files hold no columns at all (empty files): there is nothing to write.
         """
-        frame = self._read(spec, files)
-        if not frame.columns:
+        try:
+            return self._stage_read(spec, files, failures, by_header=False)
+        except Exception as error:
+            if spec.file_format != "csv" or not is_header_mismatch(error):
+                raise
+            _log.info("CSV headers differ within the batch; reading its files by header")
+            return self._stage_read(spec, files, failures, by_header=True)
+
+    def _stage_read(
+        self, spec: BatchSpec, files: Sequence[FileEntry], failures: Sequence[tuple[FileEntry, str]], *, by_header: bool
+    ) -> int | None:
+        table_fields = self._table_fields(spec.table)
+        raw = self._reader.read(spec.read_request(), files, table_fields, by_header=by_header)
+        if raw is None:
             return None
-        if not self.table_exists(spec.table):
-            self.create_table(spec.table, frame.schema.json())
-        qualified = self.qualified(spec.table)
-        # The table's columns in the table's order, then new ones: Iceberg matches columns by position.
-        existing = self._spark.table(qualified).columns
-        ordered = [c for c in existing if c in frame.columns] + [c for c in frame.columns if c not in existing]
-        # Backticks: a column name may hold dots or spaces.
-        frame = frame.select(*["`" + c.replace("`", "``") + "`" for c in ordered])
+        plan = plan_columns(
+            table=table_fields,
+            explicit=self._explicit_fields(spec.settings),
+            files=raw.file_fields,
+            hints=self._hint_types(spec.settings),
+            settings=spec.settings,
+            file_format=spec.file_format,
+        )
+        if table_fields is None:
+            self.create_table(spec.table, json.dumps(plan.table_json()), spec.layout)
+        elif plan.table_fields != table_fields:
+            self._evolve(spec.table, plan)
+        if plan.rescued_columns or plan.ignored_columns:
+            _log.info("columns not in the table", rescued=plan.rescued_columns, ignored=plan.ignored_columns)
+        expressions = select_expressions(
+            raw.raw_fields, plan, settings=spec.settings, file_format=spec.file_format, run_id=spec.run_id
+        )
+        frame = raw.frame.selectExpr(*expressions)
         self._ensure_table_properties(spec.table)
         # Which files failed travels inside the commit, so a run taken over after publishing knows them.
-        failed_keys = "\n".join(f"{f.key}\t{f.etag}\t{' '.join(msg.split())}" for f, msg in failures)
+        properties = {
+            "autoloader.run-id": spec.run_id,
+            "autoloader.batch-key": spec.batch_key,
+            "autoloader.file-count": str(len(files)),
+            "autoloader.files-hash": spec.files_hash,
+            "autoloader.failed-files": "\n".join(f"{f.key}\t{f.etag}\t{' '.join(msg.split())}" for f, msg in failures),
+        }
         self._spark.conf.set("spark.wap.id", spec.batch_key)
-        writer = (
-            frame.writeTo(qualified)
-            .option("snapshot-property.autoloader.run-id", spec.run_id)
-            .option("snapshot-property.autoloader.batch-key", spec.batch_key)
-            .option("snapshot-property.autoloader.file-count", str(len(files)))
-            .option("snapshot-property.autoloader.files-hash", spec.files_hash)
-            .option("snapshot-property.autoloader.failed-files", failed_keys)
-            .option("merge-schema", "true")
-        )
         jobs = self._spark.sparkContext.statusTracker()
         try:
             with failpoints.during("inside_write", lambda: bool(jobs.getActiveJobsIds())):
-                writer.append()
+                if spec.merge is None:
+                    writer = frame.writeTo(self.qualified(spec.table))
+                    for key, value in properties.items():
+                        writer = writer.option(f"snapshot-property.{key}", value)
+                    writer.append()
+                else:
+                    self._merge(spec, spec.merge, frame, properties)
         finally:
             self._spark.conf.unset("spark.wap.id")
         staged = self.staged_snapshot(spec.table, spec.batch_key)
         if staged is None:
             raise RuntimeError(f"the staged snapshot of batch {spec.batch_key} was not found after writing")
         return staged
+
+    def _merge(self, spec: BatchSpec, merge: MergeSpec, frame: Any, properties: dict[str, str]) -> None:
+        """Upsert the batch by its keys; refuse it (writing nothing) when a key is missing or ambiguous."""
+        view = f"autoloader_batch_{uuid.uuid4().hex}"
+        # The checks and the MERGE each scan the batch: keep it after the first read (spilling to disk).
+        frame = frame.persist()
+        frame.createOrReplaceTempView(view)
+        try:
+            stats = self._spark.sql(stats_sql(view, merge)).collect()[0]
+            if stats["null_keys"]:
+                raise BatchRefused(
+                    f"destination.merge_keys: {stats['null_keys']} row(s) have no value in a key column"
+                    f" ({', '.join(merge.keys)}); a row without its key cannot be merged. Nothing was written"
+                )
+            duplicates = stats["rows"] - stats["distinct_keys"]
+            if duplicates and not merge.order_by:
+                examples = self._spark.sql(duplicate_examples_sql(view, merge)).collect()
+                shown = "; ".join(
+                    ", ".join(f"{k}={row[k]!r}" for k in merge.keys) + f" ({row['occurrences']} times)"
+                    for row in examples
+                )
+                raise BatchRefused(
+                    f"destination.merge_keys: {duplicates} row(s) repeat a key within this batch (e.g. {shown});"
+                    " set destination.merge_order_by to keep the latest row of each key. Nothing was written"
+                )
+            source = latest_per_key_sql(view, merge, frame.columns) if merge.order_by else f"SELECT * FROM {view}"
+            properties = {**properties, "autoloader.rows": str(stats["distinct_keys"])}
+            with self._commit_properties(properties):
+                self._spark.sql(merge_sql(self.qualified(spec.table), source, merge))
+        finally:
+            self._spark.catalog.dropTempView(view)
+            frame.unpersist()
+
+    def _commit_properties(self, properties: dict[str, str]) -> Any:
+        """Snapshot properties for a SQL write (MERGE has no writer options): Iceberg's CommitMetadata keeps
+        them per JVM thread, and PySpark pins each Python thread to one JVM thread."""
+        jvm = self._spark.sparkContext._jvm
+        # The class comes from Spark's jar class loader, which py4j's class lookup goes through.
+        holder = jvm.org.apache.iceberg.spark.CommitMetadata._java_lang_class.getDeclaredField("COMMIT_PROPERTIES")
+        holder.setAccessible(True)
+        thread_local = holder.get(None)
+        values = jvm.java.util.HashMap()
+        for key, value in properties.items():
+            values.put(key, value)
+
+        class _Scope:
+            def __enter__(self) -> None:
+                thread_local.set(values)
+
+            def __exit__(self, *exc: object) -> None:
+                thread_local.set(jvm.java.util.HashMap())
+
+        return _Scope()
 
     def _failures_in_summary(self, spec: BatchSpec) -> list[tuple[FileEntry, str]]:
         # Read from the staged snapshot: a cherry-picked copy on main does not keep custom properties.
@@ -317,10 +470,17 @@ class TableLoader:
                 failures.append((by_key[(key, etag)], message))
         return failures
 
+    def _rows(self, spec: BatchSpec, snapshot_id: int) -> int:
+        """Rows the batch wrote: the merged source rows for a merge (a merge also rewrites untouched rows),
+        else the rows the snapshot added."""
+        staged = self._staged(spec.table, spec.batch_key)
+        merged = staged.summary().get("autoloader.rows") if staged is not None else None
+        return int(merged) if merged is not None else self.rows_added(spec.table, snapshot_id)
+
     def _result(self, spec: BatchSpec, snapshot_id: int) -> LoadResult:
         return LoadResult(
             snapshot_id=snapshot_id,
-            rows_written=self.rows_added(spec.table, snapshot_id),
+            rows_written=self._rows(spec, snapshot_id),
             failures=self._failures_in_summary(spec),
             table_schema=self.table_schema(spec.table),
         )

@@ -19,8 +19,10 @@ import structlog
 
 from autoloader.tracker.v1 import tracker_pb2 as tpb
 from services.executor import credentials, failpoints
-from services.executor.discover import S3Access, list_source
-from services.executor.load import BatchSpec, LoadResult, TableLoader, short_error
+from services.executor.discover import S3Access, first_lines, list_source
+from services.executor.load import BatchSpec, LoadResult, TableLayout, TableLoader, short_error
+from services.executor.merge_sql import MergeSpec
+from services.executor.schema_policy import BatchRefused, SchemaSettings
 from services.executor.tracker_client import ExecutorTrackerClient, batch_from_pb, ingestion_config
 from services.shared.errors import Aborted, Unavailable
 from services.shared.logging import get_logger
@@ -48,6 +50,9 @@ class RunConfig:
     max_retries: int
     max_files: int
     max_bytes: int
+    settings: SchemaSettings
+    layout: TableLayout
+    merge: MergeSpec | None
 
     @classmethod
     def from_ingestion(cls, config: dict[str, Any]) -> RunConfig:
@@ -66,6 +71,19 @@ class RunConfig:
             max_retries=int(float(config.get("max_retries", 3))),
             max_files=int(float(config.get("max_files_per_run", 0))),
             max_bytes=int(float(config.get("max_bytes_per_run", 0))),
+            settings=SchemaSettings.from_config(config),
+            layout=TableLayout(
+                partition_by=tuple(str(t) for t in destination.get("partition_by", [])),
+                properties={str(k): str(v) for k, v in destination.get("table_properties", {}).items()},
+            ),
+            merge=(
+                MergeSpec(
+                    keys=tuple(str(k) for k in destination.get("merge_keys", [])),
+                    order_by=str(destination.get("merge_order_by", "")),
+                )
+                if destination.get("write_mode") == "merge"
+                else None
+            ),
         )
 
     def s3_access(self) -> S3Access:
@@ -227,7 +245,7 @@ class RunExecutor:
             # Nothing new: no Spark job. Re-create a dropped table from the remembered schema (DDL only).
             schema = await self._tracker.table_schema(config.ingestion_id)
             if schema and not await asyncio.to_thread(loader.table_exists, config.table):
-                await asyncio.to_thread(loader.create_table, config.table, schema)
+                await asyncio.to_thread(loader.create_table, config.table, schema, config.layout)
             return LoadResult()
         spec = BatchSpec(
             run_id=claim.run.run_id,
@@ -238,6 +256,10 @@ class RunExecutor:
             file_format=config.file_format,
             options=config.options,
             table=config.table,
+            settings=config.settings,
+            layout=config.layout,
+            merge=config.merge,
+            first_lines=lambda keys: first_lines(config.source_uri, keys, config.s3_access()),
         )
         with structlog.contextvars.bound_contextvars(batch_key=batch.batch_key, file_count=len(batch.files)):
             if config.source_uri.startswith("s3://"):
@@ -249,5 +271,12 @@ class RunExecutor:
         _log.error("run failed", error=message, exc_info=error)
         with contextlib.suppress(Aborted):  # taken over meanwhile: the new holder finishes the run
             await self._tracker.finish_run(
-                run_id, epoch, snapshot_id=None, rows_written=0, failures=(), error=message, table_schema=""
+                run_id,
+                epoch,
+                snapshot_id=None,
+                rows_written=0,
+                failures=(),
+                error=message,
+                table_schema="",
+                refused=isinstance(error, BatchRefused),
             )

@@ -82,6 +82,7 @@ class ExecutorTrackerClient:
         failures: Iterable[tuple[FileEntry, str]],
         error: str,
         table_schema: str,
+        refused: bool = False,
     ) -> tpb.Run:
         request = tpb.FinishRunRequest(
             run_id=run_id,
@@ -91,6 +92,7 @@ class ExecutorTrackerClient:
             failures=[tpb.FileOutcome(key=f.key, etag=f.etag, error=message) for f, message in failures],
             error=error,
             table_schema=table_schema,
+            refused=refused,
         )
         async with translated(SERVICE):
             response: tpb.FinishRunResponse = await self._stub.FinishRun(request, metadata=self._metadata)

@@ -333,8 +333,12 @@ class RunRepository:
         error: str,
         table_schema: str,
         max_retries: int,
+        refused: bool = False,
     ) -> Run:
-        """Record every file's outcome and end the run, in one transaction."""
+        """Record every file's outcome and end the run, in one transaction.
+
+        A failure costs each failed file an attempt, unless the configuration refused the batch (refused).
+        """
         async with self._pool.acquire() as conn, conn.transaction():
             run = await self._fenced_run(conn, run_id, lease_epoch)
             ingestion_id, batch_seq = run["ingestion_id"], run["batch_seq"]
@@ -355,16 +359,17 @@ class RunRepository:
                     else:
                         processed += 1
                         bytes_processed += entry["size"]
+                cost = 0 if refused else 1
                 await conn.executemany(
                     "UPDATE tracker.files SET"
                     " status = CASE WHEN $4 = '' THEN 'PROCESSED'"
-                    "   WHEN attempts + 1 >= $6 THEN 'SKIPPED' ELSE 'FAILED' END,"
+                    "   WHEN attempts + $7 >= $6 THEN 'SKIPPED' ELSE 'FAILED' END,"
                     " snapshot_id = CASE WHEN $4 = '' THEN $5::bigint ELSE snapshot_id END,"
-                    " attempts = CASE WHEN $4 = '' THEN attempts ELSE attempts + 1 END,"
+                    " attempts = CASE WHEN $4 = '' THEN attempts ELSE attempts + $7 END,"
                     " error = $4, update_time = clock_timestamp()"
                     " WHERE ingestion_id = $1 AND key = $2 AND etag = $3",
                     # A file that has now failed max_retries + 1 times is not tried again.
-                    [(ingestion_id, key, etag, msg, snapshot_id, max_retries + 1) for key, etag, msg in outcomes],
+                    [(ingestion_id, key, etag, msg, snapshot_id, max_retries + 1, cost) for key, etag, msg in outcomes],
                 )
             if error or (failed and not processed):
                 status = "FAILED"

@@ -79,7 +79,7 @@ class TrackerService:
         return await self._runs.clear_files(ingestion_id)
 
     async def table_schema(self, caller: Principal, ingestion_id: str) -> str:
-        caller.require(Role.ADMIN, "reading ingestion state")
+        caller.require(Role.VIEWER, "reading ingestion state")
         return await self._runs.table_schema(ingestion_id)
 
     # --- executors -----------------------------------------------------------------------------------
@@ -121,6 +121,7 @@ class TrackerService:
         failures: Sequence[FileFailure],
         error: str,
         table_schema: str,
+        refused: bool = False,
     ) -> Run:
         caller.require(Role.ADMIN, "finishing runs")
         max_retries = await self._runs.max_retries_of(run_id)
@@ -133,4 +134,5 @@ class TrackerService:
             error=error,
             table_schema=table_schema,
             max_retries=max_retries,
+            refused=refused,
         )

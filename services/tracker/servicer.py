@@ -91,6 +91,7 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
             failures=[FileFailure(f.key, f.etag, f.error) for f in request.failures],
             error=request.error,
             table_schema=request.table_schema,
+            refused=request.refused,
         )
         return pb.FinishRunResponse(run=run_to_pb(run))
 

@@ -72,6 +72,7 @@ HTTP_EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /api/v1/ingestions/{ingestion_id}/runs":                 (401, 200, 200, 200, 200),
     "GET /api/v1/ingestions/{ingestion_id}/processed-files":      (401, 200, 200, 200, 200),
     "DELETE /api/v1/ingestions/{ingestion_id}/processed-files":   (401, 403, 200, 403, 200),
+    "GET /api/v1/ingestions/{ingestion_id}/schema":               (401, 200, 200, 200, 200),
     "GET /api/v1/runs/{run_id}":                                  (401, 200, 200, 200, 200),
     "GET /api/v1/whoami":                                         (401, 200, 200, 200, 200),
     "POST /api/v1/tokens":                                        (401, 403, 403, 403, 200),
@@ -88,6 +89,7 @@ HTTP_EXPECTED_MISSING_TARGET: dict[str, tuple[int, int, int, int]] = {
     "GET /api/v1/ingestions/{ingestion_id}/runs":                 (404, 404, 404, 404),
     "GET /api/v1/ingestions/{ingestion_id}/processed-files":      (404, 404, 404, 404),
     "DELETE /api/v1/ingestions/{ingestion_id}/processed-files":   (404, 404, 404, 404),
+    "GET /api/v1/ingestions/{ingestion_id}/schema":               (404, 404, 404, 404),
     "GET /api/v1/runs/{run_id}":                                  (404, 404, 404, 404),
     "DELETE /api/v1/tokens/{token_id}":                           (403, 403, 403, 404),
 }  # fmt: skip
@@ -451,6 +453,7 @@ GRPC_EXPECTED: dict[str, tuple[grpc.StatusCode, ...]] = {
     "ListIngestionRuns":   (OK,     OK,     OK,     OK),
     "ListProcessedFiles":  (OK,     OK,     OK,     OK),
     "ClearProcessedFiles": (DENIED, OK,     DENIED, OK),
+    "GetIngestionSchema":  (OK,     OK,     OK,     OK),
     "GetCaller":           (OK,     OK,     OK,     OK),
     "CreateToken":         (DENIED, DENIED, DENIED, OK),
     "ListTokens":          (DENIED, DENIED, DENIED, OK),
@@ -466,6 +469,7 @@ GRPC_EXPECTED_MISSING_TARGET: dict[str, tuple[grpc.StatusCode, ...]] = {
     "ListIngestionRuns":   (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "ListProcessedFiles":  (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "ClearProcessedFiles": (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "GetIngestionSchema":  (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "RevokeToken":         (DENIED,    DENIED,    DENIED,    NOT_FOUND),
 }  # fmt: skip
 
@@ -502,6 +506,7 @@ GRPC_REQUESTS: dict[str, Callable[[GrpcTarget], Message]] = {
     "ListIngestionRuns": lambda t: pb.ListIngestionRunsRequest(ingestion_id=t.ingestion_id),
     "ListProcessedFiles": lambda t: pb.ListProcessedFilesRequest(ingestion_id=t.ingestion_id),
     "ClearProcessedFiles": lambda t: pb.ClearProcessedFilesRequest(ingestion_id=t.ingestion_id),
+    "GetIngestionSchema": lambda t: pb.GetIngestionSchemaRequest(ingestion_id=t.ingestion_id),
     "GetCaller": lambda t: pb.GetCallerRequest(),
     "CreateToken": lambda t: pb.CreateTokenRequest(name=unique("grpc"), role=pb.ROLE_VIEWER),
     "ListTokens": lambda t: pb.ListTokensRequest(),

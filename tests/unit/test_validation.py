@@ -64,7 +64,7 @@ def test_overwrite_is_refused_with_both_manual_alternatives() -> None:
         ({"destination": Destination(table="a.b.c.d")}, "destination.table"),
         ({"destination": Destination(table="db.1abc")}, "destination.table"),
         ({"destination": Destination(table="db.t;drop")}, "destination.table"),
-        ({"destination": Destination(table="db.t", write_mode="merge")}, "destination.write_mode"),
+        ({"destination": Destination(table="db.t", write_mode="upsert")}, "destination.write_mode"),
         ({"max_retries": -1}, "max_retries"),
         ({"max_retries": 101}, "max_retries"),
         ({"max_files_per_run": 0}, "max_files_per_run"),

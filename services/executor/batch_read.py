@@ -1,0 +1,200 @@
+"""Read a batch's files with Spark as they are, and report the columns and types the files hold.
+
+Text formats (CSV, JSON) are read with their top-level values as strings; the projection then casts them
+to the table's types, so a value that does not parse is rescued instead of turning into a silent null.
+CSV files are matched to columns by their header: when the files of a batch have different headers (a new
+column, another order), each header's files are read on their own and the parts joined by column name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.executor.discover import file_location
+from services.executor.projection import META
+from services.executor.schema_policy import (
+    CORRUPT_RECORD,
+    Field,
+    SchemaSettings,
+    choose_sample,
+    make_field,
+    raw_json_type,
+)
+from services.shared.spark_types import quote, sql_type
+from services.tracker.models import FileEntry
+
+_GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
+# Spark's messages when a CSV file's header does not match the schema it is read with.
+_HEADER_MISMATCH = ("CSV header does not conform to the schema", "Number of column in CSV header is not equal")
+
+FirstLines = Callable[[list[str]], dict[str, bytes]]
+
+
+def is_header_mismatch(error: BaseException) -> bool:
+    return any(marker in str(error) for marker in _HEADER_MISMATCH)
+
+
+def hadoop_path(location: str) -> str:
+    # Spark expands glob characters in paths; a key containing them must match literally.
+    return _GLOB_CHARS.sub(r"\\\1", location)
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    source_uri: str
+    file_format: str
+    options: dict[str, str]
+    settings: SchemaSettings
+    first_lines: FirstLines
+
+
+@dataclass
+class RawBatch:
+    frame: Any
+    # What the files hold, types as inferred: decides new columns and widening.
+    file_fields: list[Field]
+    # What the frame holds, as read (text values as strings): decides the casts.
+    raw_fields: list[tuple[str, Any]]
+
+
+def _fields(schema: Any) -> list[Field]:
+    fields: list[Field] = json.loads(schema.json())["fields"]
+    return fields
+
+
+def merge_fields(parts: list[list[Field]]) -> list[Field]:
+    """One field per name (first spelling and position wins); differing types become the wider one, or
+    string when neither holds the other."""
+    merged: dict[str, Field] = {}
+    for fields in parts:
+        for field in fields:
+            key = field["name"].lower()
+            known = merged.get(key)
+            if known is None:
+                merged[key] = dict(field)
+            elif known["type"] != field["type"]:
+                known["type"] = _wider(known["type"], field["type"])
+    return list(merged.values())
+
+
+def _wider(left: Any, right: Any) -> Any:
+    order = ["byte", "short", "integer", "long", "float", "double"]
+    if left in order and right in order:
+        return order[max(order.index(left), order.index(right))]
+    return "string"
+
+
+class BatchReader:
+    def __init__(self, spark: Any) -> None:
+        self._spark = spark
+
+    def _reader(self, request: ReadRequest) -> Any:
+        reader = self._spark.read.format(request.file_format)
+        for key, value in request.options.items():
+            reader = reader.option(key, value)
+        return reader
+
+    def _paths(self, request: ReadRequest, files: Sequence[FileEntry]) -> list[str]:
+        return [hadoop_path(file_location(request.source_uri, f.key)) for f in files]
+
+    def read(
+        self, request: ReadRequest, files: Sequence[FileEntry], table: list[Field] | None, *, by_header: bool
+    ) -> RawBatch | None:
+        """The files as one frame (None when they hold no columns at all, e.g. only empty files)."""
+        if request.file_format == "csv":
+            batch = self._csv(request, files, by_header=by_header)
+        elif request.file_format == "json":
+            batch = self._json(request, files, table)
+        else:
+            batch = self._typed(request, files)
+        return batch
+
+    # --- CSV -------------------------------------------------------------------------------------------
+
+    def _csv(self, request: ReadRequest, files: Sequence[FileEntry], *, by_header: bool) -> RawBatch | None:
+        header = request.options.get("header", "false").lower() == "true"
+        groups = self._header_groups(request, files) if header and by_header else [list(files)]
+        frames, inferred = [], []
+        for group in groups:
+            part = self._csv_group(request, group, header=header)
+            if part is not None:
+                frames.append(part[0])
+                inferred.append(part[1])
+        if not frames:
+            return None
+        frame = frames[0]
+        for other in frames[1:]:
+            frame = frame.unionByName(other, allowMissingColumns=True)
+        # Every CSV row keeps its raw line in _corrupt_record when it has more fields than the header.
+        file_fields = [*merge_fields(inferred), make_field(CORRUPT_RECORD, "string")]
+        return RawBatch(frame, file_fields, [(f["name"], "string") for f in file_fields])
+
+    def _header_groups(self, request: ReadRequest, files: Sequence[FileEntry]) -> list[list[FileEntry]]:
+        lines = request.first_lines([f.key for f in files])
+        groups: dict[bytes, list[FileEntry]] = {}
+        for entry in files:
+            groups.setdefault(lines[entry.key], []).append(entry)
+        return list(groups.values())
+
+    def _csv_group(
+        self, request: ReadRequest, files: Sequence[FileEntry], *, header: bool
+    ) -> tuple[Any, list[Field]] | None:
+        settings = request.settings
+        sample = choose_sample([f.size for f in files], settings.sample_files, settings.sample_bytes)
+        # Types from a sample (Spark's own inference, as the reader options ask); names from the header.
+        inferred = [
+            f
+            for f in _fields(self._reader(request).load(self._paths(request, files[:sample])).schema)
+            if f["name"] != CORRUPT_RECORD
+        ]
+        if not inferred:
+            return None
+        raw_ddl = ", ".join(f"{quote(f['name'])} STRING" for f in inferred) + f", {CORRUPT_RECORD} STRING"
+        reader = self._reader(request).schema(raw_ddl).option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        if header:
+            # Every file's header is checked against the names: a file with other columns fails the read
+            # (and the batch is read again by header) instead of being matched by position.
+            reader = reader.option("enforceSchema", "false")
+        return _with_file_metadata(reader.load(self._paths(request, files))), inferred
+
+    # --- JSON ------------------------------------------------------------------------------------------
+
+    def _json(self, request: ReadRequest, files: Sequence[FileEntry], table: list[Field] | None) -> RawBatch | None:
+        paths = self._paths(request, files)
+        # Every file is inferred: a field that appears in one record only must not be dropped.
+        inferred = _fields(self._reader(request).load(paths).schema)
+        if not inferred:
+            return None
+        table_types = {f["name"].lower(): f["type"] for f in table or []}
+        raw_fields = []
+        for field in inferred:
+            raw_type = raw_json_type(field["type"])
+            # Nested values are parsed straight into the table's nested type when the column exists.
+            if isinstance(raw_type, dict) and isinstance(table_types.get(field["name"].lower()), dict):
+                raw_type = table_types[field["name"].lower()]
+            raw_fields.append((field["name"], raw_type))
+        raw_ddl = ", ".join(f"{quote(name)} {sql_type(data_type)}" for name, data_type in raw_fields)
+        frame = _with_file_metadata(self._reader(request).schema(raw_ddl).load(paths))
+        return RawBatch(frame, inferred, raw_fields)
+
+    # --- Parquet, ORC, Avro, text ------------------------------------------------------------------------
+
+    def _typed(self, request: ReadRequest, files: Sequence[FileEntry]) -> RawBatch | None:
+        reader = self._reader(request)
+        if request.file_format in ("parquet", "orc") and "mergeSchema" not in request.options:
+            # Files of one batch may differ (a column added later): read the union of their columns.
+            reader = reader.option("mergeSchema", "true")
+        frame = reader.load(self._paths(request, files))
+        fields = _fields(frame.schema)
+        if not fields:
+            return None
+        return RawBatch(_with_file_metadata(frame), fields, [(f["name"], f["type"]) for f in fields])
+
+
+def _with_file_metadata(frame: Any) -> Any:
+    # Spark's hidden _metadata column exists only on a file scan, so it is taken before frames are joined.
+    return frame.selectExpr("*", f"_metadata AS {META}")

@@ -1,0 +1,386 @@
+"""Schemas through real runs: evolution modes, rescued data, explicit schemas and hints, metadata columns,
+partitioning and table properties, widening and unsafe type changes.
+
+Each test drives the whole stack (HTTP → control → tracker → executor with Spark and Iceberg) on local files
+and then reads the table back with Spark SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_run_files import (
+    count_rows,
+    counts,
+    create_ingestion,
+    file_records,
+    new_table,
+    run_once,
+    spark_write,
+    write,
+)
+from tests.support.s3 import S3Server, running_s3_server
+from tests.support.stack import InProcessStack
+
+pytestmark = pytest.mark.integration
+
+CSV_OPTIONS = {"header": "true", "inferSchema": "true"}
+
+
+async def columns(stack: InProcessStack, table: str) -> dict[str, str]:
+    """Column name → Spark SQL type of the table."""
+    rows = await stack.sql(f"DESCRIBE TABLE {table}")
+    described: dict[str, str] = {}
+    for name, data_type, *_ in rows:
+        if not name or name.startswith("#"):
+            break  # the partitioning section follows the columns
+        described[str(name)] = str(data_type)
+    return described
+
+
+async def schema_of(client: Any, ingestion_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/ingestions/{ingestion_id}/schema")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def two_runs(
+    stack: InProcessStack, source: Path, first: str, second: str, **extra: Any
+) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    """Load `first` as a.csv in one run and `second` as b.csv in the next: (table, ingestion, run1, run2)."""
+    table = new_table("evolve")
+    write(source / "a.csv", first)
+    async with stack.http(stack.admin_token) as client:
+        ingestion_id = await create_ingestion(client, source, table, "csv", options=CSV_OPTIONS, **extra)
+        run1 = await run_once(stack, client, ingestion_id)
+        write(source / "b.csv", second)
+        run2 = await run_once(stack, client, ingestion_id)
+    return table, ingestion_id, run1, run2
+
+
+# --- evolution modes --------------------------------------------------------------------------------------
+
+
+async def test_add_new_columns_adds_the_column_with_every_value(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    table, ingestion_id, run1, run2 = await two_runs(
+        loading_stack, tmp_path / "src", "id,name\n1,ann\n2,bob\n", "id,name,email\n3,cy,cy@example.com\n4,di,\n"
+    )
+    assert counts(run1) == ("SUCCESS", 1, 1, 0, 0, 2), run1
+    assert counts(run2) == ("SUCCESS", 2, 1, 0, 0, 2), run2
+    assert list(await columns(loading_stack, table)) == ["id", "name", "_corrupt_record", "_rescued_data", "email"]
+    rows = await loading_stack.sql(f"SELECT id, name, email, _rescued_data FROM {table} ORDER BY id")
+    assert rows == [
+        ["1", "ann", None, None],
+        ["2", "bob", None, None],
+        ["3", "cy", "cy@example.com", None],
+        ["4", "di", None, None],
+    ]
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        schema = await schema_of(client, ingestion_id)
+    assert schema["origin"] == "table"
+    assert {"name": "email", "type": "string"} in schema["columns"]
+    assert {"name": "id", "type": "int"} in schema["columns"]
+
+
+async def test_fail_on_new_columns_fails_the_run_and_writes_nothing(
+    loading_stack: InProcessStack, tmp_path: Path
+) -> None:
+    table, ingestion_id, run1, run2 = await two_runs(
+        loading_stack,
+        tmp_path / "src",
+        "id,name\n1,ann\n",
+        "id,name,email,phone\n2,bob,b@example.com,555\n",
+        schema={"evolution_mode": "fail_on_new_columns"},
+        max_retries=0,
+    )
+    assert run1["status"] == "SUCCESS", run1
+    assert run2["status"] == "FAILED", run2
+    assert "email, phone" in run2["error"] and "fail_on_new_columns" in run2["error"], run2["error"]
+    assert await count_rows(loading_stack, table) == 1
+    assert "email" not in await columns(loading_stack, table)
+    snapshots = await loading_stack.sql(f"SELECT count(*) FROM {table}.snapshots")
+    assert snapshots == [["1"]], "the failed run must not stage or commit anything"
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        # A refusal by the configuration costs the file no attempt: even with max_retries 0 it is not SKIPPED.
+        failed = await file_records(client, ingestion_id, "FAILED")
+        assert [(r["key"], r.get("attempts", 0)) for r in failed] == [("b.csv", 0)], failed
+        assert (await run_once(loading_stack, client, ingestion_id))["status"] == "FAILED"
+        patched = await client.patch(
+            f"/api/v1/ingestions/{ingestion_id}", json={"schema": {"evolution_mode": "add_new_columns"}}
+        )
+        assert patched.status_code == 200, patched.text
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert counts(run) == ("SUCCESS", 2, 1, 0, 0, 1), run
+    assert await loading_stack.sql(f"SELECT email, phone FROM {table} WHERE id = 2") == [["b@example.com", "555"]]
+
+
+async def test_rescue_mode_keeps_unknown_columns_in_rescued_data(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    table, _, _, run2 = await two_runs(
+        loading_stack,
+        tmp_path / "src",
+        "id,name\n1,ann\n",
+        "id,name,email\n2,bob,b@example.com\n3,cy,\n",
+        schema={"evolution_mode": "rescue"},
+    )
+    assert counts(run2) == ("SUCCESS", 2, 1, 0, 0, 2), run2
+    assert "email" not in await columns(loading_stack, table)
+    rows = await loading_stack.sql(f"SELECT id, name, _rescued_data FROM {table} WHERE id > 1 ORDER BY id")
+    assert rows[0][:2] == ["2", "bob"] and rows[1] == ["3", "cy", None]
+    rescued = json.loads(str(rows[0][2]))
+    assert rescued["email"] == "b@example.com"
+    assert rescued["_file_path"].startswith("file:///") and rescued["_file_path"].endswith("/src/b.csv")
+
+
+async def test_mode_none_ignores_new_columns(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    table, _, _, run2 = await two_runs(
+        loading_stack,
+        tmp_path / "src",
+        "id,name\n1,ann\n",
+        "id,name,email\n2,bob,b@example.com\n",
+        schema={"evolution_mode": "none"},
+    )
+    assert counts(run2) == ("SUCCESS", 2, 1, 0, 0, 1), run2
+    assert "email" not in await columns(loading_stack, table)
+    assert await loading_stack.sql(f"SELECT name, _rescued_data FROM {table} WHERE id = 2") == [["bob", None]]
+
+
+# --- missing columns, wrong types, mixed files --------------------------------------------------------------
+
+
+async def test_a_file_missing_a_column_loads_with_nulls(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    table, _, _, run2 = await two_runs(loading_stack, tmp_path / "src", "id,name\n1,ann\n", "id\n2\n3\n")
+    assert counts(run2) == ("SUCCESS", 2, 1, 0, 0, 2), run2
+    assert await loading_stack.sql(f"SELECT id, name FROM {table} ORDER BY id") == [
+        ["1", "ann"],
+        ["2", None],
+        ["3", None],
+    ]
+
+
+async def test_values_of_the_wrong_type_are_rescued_not_lost(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    table, _, _, run2 = await two_runs(
+        loading_stack,
+        tmp_path / "src",
+        "id,amount\n1,2.5\n",
+        "id,amount\n2,n/a\n3,4.25\nabc,1.0\n",
+    )
+    assert counts(run2) == ("SUCCESS", 2, 1, 0, 0, 3), run2
+    assert await columns(loading_stack, table) == {
+        "id": "int",
+        "amount": "double",
+        "_corrupt_record": "string",
+        "_rescued_data": "string",
+    }
+    rows = await loading_stack.sql(
+        f"SELECT id, amount, _rescued_data FROM {table} WHERE _rescued_data IS NOT NULL ORDER BY amount NULLS FIRST"
+    )
+    assert [r[:2] for r in rows] == [["2", None], [None, "1.0"]], rows
+    rescued = [json.loads(str(r[2])) for r in rows]
+    assert [{k: v for k, v in r.items() if k != "_file_path"} for r in rescued] == [{"amount": "n/a"}, {"id": "abc"}]
+    assert all(r["_file_path"].endswith("/src/b.csv") for r in rescued), rescued
+    assert await loading_stack.sql(f"SELECT amount, _rescued_data FROM {table} WHERE id = 3") == [["4.25", None]]
+
+
+async def test_one_batch_of_csv_files_with_different_headers(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    """Columns are matched by header name, not position, across the files of one batch."""
+    source = tmp_path / "src"
+    write(source / "a.csv", "id,name\n1,ann\n2,bob\n")
+    write(source / "b.csv", "name,id,email\ncy,3,cy@example.com\n")
+    write(source / "c.csv", "id,name\n4,di\n")
+    table = new_table("mixed")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(client, source, table, "csv", options=CSV_OPTIONS)
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert counts(run) == ("SUCCESS", 3, 3, 0, 0, 4), run
+    assert await loading_stack.sql(f"SELECT id, name, email FROM {table} ORDER BY id") == [
+        ["1", "ann", None],
+        ["2", "bob", None],
+        ["3", "cy", "cy@example.com"],
+        ["4", "di", None],
+    ]
+
+
+async def test_one_batch_of_json_files_with_different_fields(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    write(source / "a.json", '{"id": 1, "name": "ann"}\n')
+    write(source / "b.json", '{"id": 2, "tags": ["x", "y"], "score": 1.5}\n{"id": "bad", "name": "cy"}\n')
+    table = new_table("mixed_json")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(client, source, table, "json")
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert counts(run) == ("SUCCESS", 2, 2, 0, 0, 3), run
+    described = await columns(loading_stack, table)
+    assert described["tags"] == "array<string>" and described["score"] == "double"
+    rows = await loading_stack.sql(f"SELECT id, name, tags[1], score FROM {table} ORDER BY name NULLS FIRST")
+    assert ["2", None, "y", "1.5"] in rows and ["1", "ann", None, None] in rows
+
+
+# --- explicit schema, hints, widening, unsafe changes ------------------------------------------------------
+
+
+async def test_explicit_schema_and_hints_decide_the_types(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    write(source / "a.csv", "id,amount,code,extra\n1,12.50,007,x\n2,oops,010,y\n")
+    table = new_table("explicit")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(
+            client,
+            source,
+            table,
+            "csv",
+            options={"header": "true"},
+            schema={"ddl": "id BIGINT, amount DECIMAL(10,2), code INT", "hints": {"code": "string"}},
+        )
+        assert (await schema_of(client, ingestion_id))["origin"] == "configured"
+        run = await run_once(loading_stack, client, ingestion_id)
+        assert counts(run) == ("SUCCESS", 1, 1, 0, 0, 2), run
+        assert (await schema_of(client, ingestion_id))["origin"] == "table"
+    described = await columns(loading_stack, table)
+    assert (described["id"], described["amount"], described["code"]) == ("bigint", "decimal(10,2)", "string")
+    assert "extra" in described  # add_new_columns: a file column beyond the explicit schema is added
+    rows = await loading_stack.sql(f"SELECT id, amount, code, _rescued_data FROM {table} ORDER BY id")
+    assert rows[0][:4] == ["1", "12.50", "007", None]
+    assert rows[1][:3] == ["2", None, "010"]
+    assert json.loads(str(rows[1][3]))["amount"] == "oops"
+
+
+async def test_parquet_int_column_is_widened_to_bigint(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    await spark_write(
+        loading_stack, "parquet", "SELECT CAST(1 AS INT) AS id, 'a' AS name", source / "a.parquet", tmp_path
+    )
+    table = new_table("widen")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(client, source, table, "parquet")
+        assert (await run_once(loading_stack, client, ingestion_id))["status"] == "SUCCESS"
+        assert (await columns(loading_stack, table))["id"] == "int"
+        big = "SELECT CAST(5000000000 AS BIGINT) AS id, 'b' AS name"
+        await spark_write(loading_stack, "parquet", big, source / "b.parquet", tmp_path)
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert counts(run) == ("SUCCESS", 2, 1, 0, 0, 1), run
+    assert (await columns(loading_stack, table))["id"] == "bigint"
+    assert await loading_stack.sql(f"SELECT id FROM {table} ORDER BY id") == [["1"], ["5000000000"]]
+
+
+async def test_unsafe_type_change_fails_clearly(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    await spark_write(loading_stack, "parquet", "SELECT CAST(1 AS BIGINT) AS id", source / "a.parquet", tmp_path)
+    table = new_table("unsafe")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(client, source, table, "parquet")
+        assert (await run_once(loading_stack, client, ingestion_id))["status"] == "SUCCESS"
+        await spark_write(loading_stack, "parquet", "SELECT 'x1' AS id", source / "b.parquet", tmp_path)
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert run["status"] == "FAILED", run
+    assert "column 'id': the files hold string but the table holds bigint" in run["error"], run["error"]
+    assert await loading_stack.sql(f"SELECT count(*) FROM {table}.snapshots") == [["1"]]
+
+
+# --- metadata columns, partitioning, table properties -----------------------------------------------------
+
+
+async def test_metadata_columns_say_where_each_row_came_from(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    source = tmp_path / "src dir"
+    write(source / "day 1+2.csv", "id\n1\n2\n")
+    table = new_table("meta")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(
+            client, source, table, "csv", metadata_columns={"enabled": True, "prefix": "src_"}
+        )
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert run["status"] == "SUCCESS", run
+    rows = await loading_stack.sql(
+        f"SELECT DISTINCT src_source_file, src_source_size, src_run_id, src_source_modified_at IS NOT NULL,"
+        f" src_ingested_at >= src_source_modified_at FROM {table}"
+    )
+    size = (source / "day 1+2.csv").stat().st_size
+    assert rows == [[f"file://{source}/day 1+2.csv", str(size), run["run_id"], "True", "True"]]
+
+
+async def test_partitioning_and_properties_of_a_new_table(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    write(source / "a.json", '{"id": 1, "ts": "2026-01-02T03:04:05Z", "country": "DE"}\n')
+    table = new_table("layout")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(
+            client,
+            source,
+            table,
+            "json",
+            schema={"hints": {"ts": "timestamp"}},
+            destination={
+                "table": table,
+                "partition_by": ["days(ts)", "bucket(4, id)", "country"],
+                "table_properties": {"write.parquet.compression-codec": "zstd", "format-version": "1"},
+            },
+        )
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert run["status"] == "SUCCESS", run
+    partitions = await loading_stack.sql(
+        f"SELECT partition.ts_day, partition.id_bucket BETWEEN 0 AND 3, partition.country FROM {table}.partitions"
+    )
+    assert partitions == [["2026-01-02", "True", "DE"]]
+    properties = dict((k, v) for k, v in await loading_stack.sql(f"SHOW TBLPROPERTIES {table}"))
+    assert properties["write.parquet.compression-codec"] == "zstd"
+    assert properties["format-version"] == "1"
+    assert properties["write.wap.enabled"] == "true"
+
+
+async def test_partition_on_a_missing_column_fails_naming_it(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    write(source / "a.csv", "id\n1\n")
+    table = new_table("badpart")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(
+            client, source, table, "csv", destination={"table": table, "partition_by": ["days(ts)"]}
+        )
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert run["status"] == "FAILED", run
+    assert "destination.partition_by: 'days(ts)' names no column of the table" in run["error"], run["error"]
+
+
+# --- on S3 ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with running_s3_server("AUTOLOADER_TEST_S3_SCHEMA") as server:
+        yield server
+
+
+async def test_s3_files_with_different_headers_and_metadata_columns(
+    loading_stack: InProcessStack, s3: S3Server
+) -> None:
+    """On S3 the headers are read with ranged GETs; metadata and rescued data name the s3:// object."""
+    bucket = s3.create_bucket()
+    s3.put_object(bucket, "landing/a.csv", "id,amount\n1,2.5\n")
+    s3.put_object(bucket, "landing/b.csv", "amount,id,note\nlots,2,hi\n")
+    table = new_table("s3_mixed")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        response = await client.post(
+            "/api/v1/ingestions",
+            json={
+                "ingestion_id": f"s3-schema-{uuid.uuid4().hex[:8]}",
+                "name": "mixed headers on S3",
+                "source": {**s3.source(bucket, "landing"), "format": "csv", "options": CSV_OPTIONS},
+                "destination": {"table": table},
+                # Inferred over the whole batch, "lots" would make amount a string column; the hint keeps it
+                # a double, so "lots" is rescued.
+                "schema": {"hints": {"amount": "double"}},
+                "metadata_columns": {"enabled": True},
+            },
+        )
+        assert response.status_code == 201, response.text
+        run = await run_once(loading_stack, client, response.json()["ingestion_id"])
+    assert counts(run) == ("SUCCESS", 2, 2, 0, 0, 2), run
+    rows = await loading_stack.sql(f"SELECT id, amount, note, _source_file, _rescued_data FROM {table} ORDER BY id")
+    assert rows[0] == ["1", "2.5", None, f"s3://{bucket}/landing/a.csv", None]
+    assert rows[1][:4] == ["2", None, "hi", f"s3://{bucket}/landing/b.csv"]
+    assert json.loads(str(rows[1][4])) == {"amount": "lots", "_file_path": f"s3://{bucket}/landing/b.csv"}
