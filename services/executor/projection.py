@@ -72,8 +72,17 @@ def select_expressions(
         elif name.lower() in raw:
             raw_name, raw_type = raw[name.lower()]
             column = quote(raw_name)
+            nested = isinstance(raw_type, dict) or isinstance(table_type, dict)
             if raw_type == table_type:
                 expression = column
+            elif text and nested and table_type == "string":
+                expression = f"to_json({column})"  # a JSON object or array kept as its JSON text
+            elif text and nested:
+                # A JSON value of another shape than its column (an object for a number, text for an array):
+                # nothing to cast it to, so the column is null and the value is rescued.
+                expression = f"CAST(NULL AS {target})"
+                if settings.rescues(file_format):
+                    rescue_checks.append((raw_name, f"({column} IS NOT NULL)", _as_text(column, raw_type)))
             elif text and raw_type == "string":
                 expression = f"try_cast({column} AS {target})"
                 if settings.rescues(file_format):

@@ -70,9 +70,8 @@ class SchemaSettings:
             explicit_ddl=str(ddl),
             hints={str(k): str(v) for k, v in schema.get("hints", {}).items()},
             evolution_mode=str(schema.get("evolution_mode") or "add_new_columns"),
-            # JSON numbers arrive as floats (and int64 as strings) through google.protobuf.Struct.
-            sample_files=int(float(schema.get("sample_files", 100))),
-            sample_bytes=int(float(schema.get("sample_bytes", 64 * 1024 * 1024))),
+            sample_files=_integer(schema.get("sample_files", 100)),
+            sample_bytes=_integer(schema.get("sample_bytes", 64 * 1024 * 1024)),
             rescue_data=bool(schema.get("rescue_data", True)),
             metadata_columns=bool(metadata.get("enabled", False)),
             metadata_prefix=str(metadata.get("prefix") or "_"),
@@ -100,6 +99,11 @@ class ColumnPlan:
         return {"type": "struct", "fields": self.table_fields}
 
 
+def _integer(value: Any) -> int:
+    # Through google.protobuf.Struct, int32 arrives as a float and int64 as a decimal string.
+    return int(value) if isinstance(value, str) else int(float(value))
+
+
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -117,6 +121,8 @@ def _decimal(data_type: Any) -> tuple[int, int] | None:
 
 def promotable(table_type: Any, file_type: Any) -> bool:
     """Whether Iceberg can widen the table's column to the file's type in place."""
+    if not isinstance(table_type, str) or not isinstance(file_type, str):
+        return False  # nested types are never widened in place
     if (table_type, file_type) in _PROMOTIONS:
         return True
     old, new = _decimal(table_type), _decimal(file_type)
@@ -125,7 +131,11 @@ def promotable(table_type: Any, file_type: Any) -> bool:
 
 def lossless_cast(file_type: Any, table_type: Any) -> bool:
     """Whether a file value of file_type fits the table's type exactly (no rounding, no overflow)."""
-    if file_type == table_type or (table_type == "string" and isinstance(file_type, str)):
+    if file_type == table_type:
+        return True
+    if not isinstance(table_type, str) or not isinstance(file_type, str):
+        return False
+    if table_type == "string":
         return True
     if (file_type, table_type) in _LOSSLESS:
         return True
@@ -157,9 +167,12 @@ def plan_columns(
     system = {n.lower() for n in system_names(settings)}
     hinted = {name.lower(): data_type for name, data_type in hints.items()}
     file_fields = [f for f in files if f["name"].lower() not in system]
+    # Columns whose type the user chose (explicit schema, hints) for this batch: never widened by the files.
+    configured: set[str] = set()
     if table is None:
         base = explicit if explicit is not None else file_fields
         current = [make_field(f["name"], hinted.get(f["name"].lower(), f["type"])) for f in base]
+        configured = {f["name"].lower() for f in explicit or []} | {f["name"].lower() for f in base} & set(hinted)
         # With an inferred schema the files define the table: nothing is "new" on the first batch.
         checks_new = explicit is not None
     else:
@@ -182,12 +195,15 @@ def plan_columns(
         if mode == "add_new_columns":
             current.append(make_field(new_field["name"], hinted.get(new_field["name"].lower(), new_field["type"])))
             plan_new.append(new_field["name"])
+            if new_field["name"].lower() in hinted:
+                configured.add(new_field["name"].lower())
         elif mode == "rescue":
             rescued.append(new_field["name"])
         else:
             ignored.append(new_field["name"])
 
-    widened = _reconcile_types(by_name, file_fields, text=file_format in TEXT_FORMATS)
+    by_name = {f["name"].lower(): f for f in current}
+    widened = _reconcile_types(by_name, file_fields, text=file_format in TEXT_FORMATS, configured=configured)
     present = {f["name"].lower() for f in current}
     extra: list[tuple[str, Any]] = []
     if any(f["name"] == CORRUPT_RECORD for f in files):
@@ -200,11 +216,14 @@ def plan_columns(
     return ColumnPlan(current, plan_new, widened, rescued, ignored)
 
 
-def _reconcile_types(by_name: dict[str, Field], file_fields: list[Field], *, text: bool) -> list[str]:
+def _reconcile_types(
+    by_name: dict[str, Field], file_fields: list[Field], *, text: bool, configured: set[str]
+) -> list[str]:
     """Widen table columns where the files need it and Iceberg allows it; refuse unsafe changes.
 
     Text formats (CSV, JSON) never fail here: a value that does not parse into the column's type is kept in
     _rescued_data. Typed formats (Parquet, ORC, Avro) carry no text to rescue, so an unsafe change fails.
+    A configured type (explicit schema, hint) is kept as it is: the files never widen it.
     """
     widened = []
     for file_field in file_fields:
@@ -212,12 +231,30 @@ def _reconcile_types(by_name: dict[str, Field], file_fields: list[Field], *, tex
         if table_field is None or table_field["type"] == file_field["type"]:
             continue
         table_type, file_type = table_field["type"], file_field["type"]
+        name = table_field["name"]
+        if text:
+            if name.lower() not in configured and promotable(table_type, file_type):
+                table_field["type"] = file_type
+                widened.append(name)
+            continue
+        if isinstance(table_type, dict) or isinstance(file_type, dict):
+            raise BatchRefused(
+                f"column {name!r}: the files hold {sql_type(file_type)} but the table holds {sql_type(table_type)};"
+                " nested types are not changed automatically. Nothing was written"
+            )
+        if name.lower() in configured:
+            if not lossless_cast(file_type, table_type):
+                raise BatchRefused(
+                    f"column {name!r}: the files hold {sql_type(file_type)}, which does not fit the configured type"
+                    f" {sql_type(table_type)}. Nothing was written"
+                )
+            continue
         if promotable(table_type, file_type):
             table_field["type"] = file_type
             widened.append(table_field["name"])
-        elif not text and not lossless_cast(file_type, table_type):
+        elif not lossless_cast(file_type, table_type):
             raise BatchRefused(
-                f"column {table_field['name']!r}: the files hold {sql_type(file_type)} but the table holds "
+                f"column {name!r}: the files hold {sql_type(file_type)} but the table holds "
                 f"{sql_type(table_type)}; only int→bigint, float→double and wider decimals are applied. "
                 "Nothing was written"
             )
