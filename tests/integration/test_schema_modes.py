@@ -222,6 +222,24 @@ async def test_one_batch_of_json_files_with_different_fields(loading_stack: InPr
     assert ["2", None, "y", "1.5"] in rows and ["1", "ann", None, None] in rows
 
 
+async def test_json_values_of_another_shape_are_rescued(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    """An object where the table has a number, or text where it has an array: null in the column, the value
+    kept in _rescued_data. An object in a string column is kept as its JSON text."""
+    source = tmp_path / "src"
+    write(source / "a.json", '{"id": 1, "tags": ["x"], "note": "plain", "qty": 3}\n')
+    table = new_table("json_shape")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(client, source, table, "json")
+        assert (await run_once(loading_stack, client, ingestion_id))["status"] == "SUCCESS"
+        write(source / "b.json", '{"id": 2, "tags": "solo", "note": {"k": 1}, "qty": {"n": 4}}\n')
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert counts(run) == ("SUCCESS", 2, 1, 0, 0, 1), run
+    rows = await loading_stack.sql(f"SELECT tags, note, qty, _rescued_data FROM {table} WHERE id = 2")
+    assert rows[0][:3] == [None, '{"k":1}', None], rows
+    rescued = json.loads(str(rows[0][3]))
+    assert (rescued["tags"], json.loads(rescued["qty"])) == ("solo", {"n": 4}), rescued
+
+
 # --- explicit schema, hints, widening, unsafe changes ------------------------------------------------------
 
 
