@@ -240,6 +240,29 @@ async def test_json_values_of_another_shape_are_rescued(loading_stack: InProcess
     assert (rescued["tags"], json.loads(rescued["qty"])) == ("solo", {"n": 4}), rescued
 
 
+@pytest.mark.parametrize(("sample_files", "amount_type"), [(1, "int"), (2, "double")])
+async def test_inference_reads_only_the_sample(
+    loading_stack: InProcessStack, tmp_path: Path, sample_files: int, amount_type: str
+) -> None:
+    """CSV types come from the first sample_files files; a value beyond them that does not fit is rescued."""
+    source = tmp_path / "src"
+    write(source / "a.csv", "id,amount\n1,2\n", mtime=1_700_000_000)
+    write(source / "b.csv", "id,amount\n2,2.5\n", mtime=1_700_000_100)
+    table = new_table("sample")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(
+            client, source, table, "csv", options=CSV_OPTIONS, schema={"sample_files": sample_files}
+        )
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert counts(run) == ("SUCCESS", 2, 2, 0, 0, 2), run
+    assert (await columns(loading_stack, table))["amount"] == amount_type
+    rows = await loading_stack.sql(f"SELECT amount, _rescued_data FROM {table} WHERE id = 2")
+    if amount_type == "int":
+        assert rows[0][0] is None and json.loads(str(rows[0][1]))["amount"] == "2.5", rows
+    else:
+        assert rows == [["2.5", None]]
+
+
 # --- explicit schema, hints, widening, unsafe changes ------------------------------------------------------
 
 
