@@ -1,11 +1,31 @@
-"""Crash-point matrix: kill the executor at each failpoint, let a fresh executor take the run over, and count
-duplicate and lost rows per source file.
+"""Crash-point matrix: kill the executor at each failpoint, let a fresh executor take the run over, and check
+that the run's rows reached the table exactly once — for write_mode "append" and for write_mode "merge".
 
-    python -m bench.crash_matrix --kills 20            # every failpoint 20 times; prints the table
+    python -m bench.crash_matrix --kills 20                     # every failpoint 20 times, both write modes
+    python -m bench.crash_matrix --kills 3 --write-mode merge   # merge only (also: append, both)
+    python -m bench.crash_matrix --kills 1 --points after_publish,inside_write
 
-Each kill: a run over a few CSV files whose rows name their file (column `src`); an executor started with
-AUTOLOADER_FAILPOINTS=<point> claims it and dies by SIGKILL at that point; a standby executor (kept frozen
-with SIGSTOP so it cannot claim first) is resumed, takes the run over when the lease expires, and finishes it.
+--write-mode append|merge|both (default both) picks the destination's write_mode; --kills counts per failpoint
+and per mode. The exit status is 1 when any kill missed its failpoint, any run did not end SUCCESS, any file
+was not recorded PROCESSED once, or any row was duplicated, lost or wrong.
+
+Each kill: a run over a few CSV files; an executor started with AUTOLOADER_FAILPOINTS=<point> claims it and
+dies by SIGKILL at that point; a standby executor (kept frozen with SIGSTOP so it cannot claim first) is
+resumed, takes the run over when the lease expires, and finishes it.
+
+append: every row names its file (column `src`) and has a unique `id`. Duplicate rows are rows beyond a
+  file's count, lost rows are a file's rows missing.
+merge: the table (id INT, version INT, src STRING), merge_keys ["id"], merge_order_by "version", already
+  holds base rows (written through the standby's SQL, while no run exists, before the crashing executor
+  claims anything). The crashing run's files update existing keys with higher versions, insert new keys,
+  repeat keys within the batch (across files and within one file) with different versions, and carry stale
+  rows (lower version than the table's) that must not win. Expected: every key exactly once, holding its
+  highest-version row (version and src). Duplicate rows are rows beyond one per key, lost rows are keys
+  missing.
+
+Both modes also report, by the `id` column: duplicate keys (keys with more than one row), lost keys (expected
+keys missing) and wrong rows (rows of a key that should not exist, or whose values are not the expected ones),
+plus the run's status and its processed-file records.
 """
 
 from __future__ import annotations
@@ -18,10 +38,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -34,6 +55,26 @@ from tests.support.stack import InProcessStack, start_stack
 FILES_PER_RUN = 4
 ROWS_PER_FILE = 5
 LEASE_SECONDS = 5
+WRITE_MODES = ("append", "merge")
+
+# merge: rows already in the table before the crashing run, id -> version (src 'base').
+MERGE_BASE: dict[int, int] = {key: 10 for key in range(6)}
+# merge: the crashing run's files (one batch), rows as (id, version). Base version is 10.
+MERGE_FILES: tuple[tuple[tuple[int, int], ...], ...] = (
+    # part-0: updates 0 and 1 (both beaten later in the batch), inserts 100 and 101 (both beaten later),
+    # stale 4 (9 < 10)
+    ((0, 11), (1, 11), (100, 1), (101, 5), (4, 9)),
+    # part-1: 0 wins at 13, updates 2 (beaten later), 100 wins at 3, inserts 102, stale 5 (3 < 10)
+    ((0, 13), (2, 11), (100, 3), (102, 1), (5, 3)),
+    # part-2: 0 at 12 after 13 was seen elsewhere (loses), 1 wins at 12, 100 and 101 lose, inserts 103
+    ((0, 12), (1, 12), (100, 2), (101, 4), (103, 1)),
+    # part-3: 2 wins at 15, updates 3, 101 wins at 6, 104 twice in this one file (2 wins), stale 4 again
+    ((2, 15), (3, 11), (101, 6), (104, 1), (104, 2), (4, 8)),
+)
+MERGE_TABLE_DDL = "(id INT, version INT, src STRING)"
+MERGE_SOURCE_OPTIONS = {"header": "true", "inferSchema": "true"}
+
+Row = tuple[str, ...]  # a table row's values after its key, as the SQL interface returns them (strings)
 
 
 @dataclass(frozen=True)
@@ -41,10 +82,18 @@ class Outcome:
     failpoint: str
     status: str
     killed: bool
-    duplicate_rows: int
-    lost_rows: int
+    duplicate_rows: int  # rows beyond the expected ones (append: per file; merge: beyond one per key)
+    lost_rows: int  # expected rows missing (append: per file; merge: keys missing)
     records: dict[str, int]  # processed-file records by status
     seconds: float
+    write_mode: str = "append"
+    duplicate_keys: int = 0  # keys (id) with more than one row
+    lost_keys: int = 0  # expected keys with no row
+    wrong_rows: int = 0  # rows of an unexpected key, or not holding the expected values (e.g. a stale version)
+
+    @property
+    def exactly_once(self) -> bool:
+        return not (self.duplicate_rows or self.lost_rows or self.duplicate_keys or self.lost_keys or self.wrong_rows)
 
 
 def write_source(directory: Path) -> dict[str, int]:
@@ -57,6 +106,45 @@ def write_source(directory: Path) -> dict[str, int]:
         (directory / name).write_text("id,src\n" + "\n".join(rows) + "\n")
         expected[name] = ROWS_PER_FILE
     return expected
+
+
+def append_expected_rows() -> dict[int, Row]:
+    """The rows `write_source` writes, by id: (src,)."""
+    return {n * 100 + i: (f"part-{n}.csv",) for n in range(FILES_PER_RUN) for i in range(ROWS_PER_FILE)}
+
+
+def write_merge_source(directory: Path) -> dict[int, Row]:
+    """The merge case's CSV files (id,version,src); returns the table expected after the run, by id:
+    (version, src) of each key's highest version among the base rows and the batch."""
+    assert len(MERGE_FILES) == FILES_PER_RUN
+    directory.mkdir(parents=True)
+    candidates: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for key, version in MERGE_BASE.items():
+        candidates[key].append((version, "base"))
+    for n, rows in enumerate(MERGE_FILES):
+        name = f"part-{n}.csv"
+        (directory / name).write_text("id,version,src\n" + "".join(f"{k},{v},{name}\n" for k, v in rows))
+        for key, version in rows:
+            candidates[key].append((version, name))
+    expected: dict[int, Row] = {}
+    for key, seen in candidates.items():
+        best = max(version for version, _ in seen)
+        winners = [(version, src) for version, src in seen if version == best]
+        if len(winners) != 1:  # a tie would leave the expected row undefined
+            raise ValueError(f"key {key}: {len(winners)} rows share the highest version {best}")
+        expected[key] = (str(best), winners[0][1])
+    return expected
+
+
+def compare(loaded: list[list[str]], expected: dict[int, Row]) -> tuple[int, int, int]:
+    """(duplicate keys, lost keys, wrong rows) of the table's rows [id, *values] against the expected rows."""
+    by_key: dict[int, list[Row]] = defaultdict(list)
+    for key, *values in loaded:
+        by_key[int(key)].append(tuple(values))
+    duplicate_keys = sum(len(rows) > 1 for rows in by_key.values())
+    lost_keys = sum(key not in by_key for key in expected)
+    wrong_rows = sum(row != expected.get(key) for key, rows in by_key.items() for row in rows)
+    return duplicate_keys, lost_keys, wrong_rows
 
 
 def process_state(pid: int) -> str:
@@ -81,7 +169,7 @@ class Standby:
         """Spark SQL through this executor (it must be resumed)."""
         async with grpc.aio.insecure_channel(executor_address(self.home)) as channel:
             response = await executor_pb2_grpc.ExecutorServiceStub(channel).ExecuteSql(
-                executor_pb2.ExecuteSqlRequest(statement=statement),
+                executor_pb2.ExecuteSqlRequest(statement=statement, max_rows=10_000),
                 metadata=(("authorization", f"Bearer {self._admin_token}"),),
                 timeout=300,
             )
@@ -114,10 +202,38 @@ class Standby:
         self.process.wait(30)
 
 
-async def crash_once(stack: InProcessStack, standby: Standby, failpoint: str, workdir: Path) -> Outcome:
-    case = workdir / f"{failpoint}-{uuid.uuid4().hex[:6]}"
-    expected = write_source(case / "source")
-    table = f"crash.{failpoint}_{uuid.uuid4().hex[:6]}"
+async def seed_merge_table(standby: Standby, table: str) -> None:
+    """Create the merge case's table holding MERGE_BASE, through the standby's SQL.
+
+    Called before the run exists, so the standby, awake meanwhile, has nothing to claim."""
+    values = ", ".join(f"({key}, {version}, 'base')" for key, version in MERGE_BASE.items())
+    async with standby.awake():
+        await standby.sql(f"CREATE NAMESPACE IF NOT EXISTS {table.rsplit('.', 1)[0]}")
+        await standby.sql(f"CREATE TABLE {table} {MERGE_TABLE_DDL} USING iceberg TBLPROPERTIES ('format-version'='2')")
+        await standby.sql(f"INSERT INTO {table} VALUES {values}")
+        seeded = await standby.sql(f"SELECT id, version, src FROM {table}")
+    if sorted(seeded) != sorted([str(k), str(v), "base"] for k, v in MERGE_BASE.items()):
+        raise RuntimeError(f"seeding {table} left {seeded}")
+
+
+async def crash_once(
+    stack: InProcessStack, standby: Standby, failpoint: str, workdir: Path, write_mode: str = "append"
+) -> Outcome:
+    if write_mode not in WRITE_MODES:
+        raise ValueError(f"write_mode {write_mode!r}: use one of {', '.join(WRITE_MODES)}")
+    case = workdir / f"{write_mode}-{failpoint}-{uuid.uuid4().hex[:6]}"
+    table = f"crash.{write_mode}_{failpoint}_{uuid.uuid4().hex[:6]}"
+    destination: dict[str, Any] = {"table": table}
+    expected_rows: dict[int, Row]
+    per_file: dict[str, int] = {}  # append: rows per source file
+    if write_mode == "merge":
+        expected_rows = write_merge_source(case / "source")
+        options, columns = MERGE_SOURCE_OPTIONS, "id, version, src"
+        destination |= {"write_mode": "merge", "merge_keys": ["id"], "merge_order_by": "version"}
+    else:
+        per_file = write_source(case / "source")
+        expected_rows = append_expected_rows()
+        options, columns = {"header": "true"}, "id, src"
     crasher = start_executor(
         stack,
         case / "executor",
@@ -125,6 +241,8 @@ async def crash_once(stack: InProcessStack, standby: Standby, failpoint: str, wo
         {"AUTOLOADER_FAILPOINTS": failpoint, "AUTOLOADER_LEASE_SECONDS": str(LEASE_SECONDS)},
     )
     try:
+        if write_mode == "merge":
+            await seed_merge_table(standby, table)  # while the crasher starts; no run exists yet
         wait_for_log(case / "executor", "spark ready")
         assert process_state(standby.process.pid) == "T", "the standby must be frozen while the crasher claims"
         started = time.monotonic()
@@ -134,13 +252,9 @@ async def crash_once(stack: InProcessStack, standby: Standby, failpoint: str, wo
                 "/api/v1/ingestions",
                 json={
                     "ingestion_id": ingestion_id,
-                    "name": f"crash at {failpoint}",
-                    "source": {
-                        "uri": (case / "source").as_uri() + "/",
-                        "format": "csv",
-                        "options": {"header": "true"},
-                    },
-                    "destination": {"table": table},
+                    "name": f"crash at {failpoint} ({write_mode})",
+                    "source": {"uri": (case / "source").as_uri() + "/", "format": "csv", "options": options},
+                    "destination": destination,
                 },
             )
             assert created.status_code == 201, created.text
@@ -149,15 +263,33 @@ async def crash_once(stack: InProcessStack, standby: Standby, failpoint: str, wo
             standby.resume()
             try:
                 run = await stack.wait_for_run(run_id, timeout=300)
-                counted = await standby.sql(f"SELECT src, count(*) FROM {table} GROUP BY src")
+                loaded = await standby.sql(f"SELECT {columns} FROM {table}")
             finally:
                 standby.freeze()
             files = (await client.get(f"/api/v1/ingestions/{ingestion_id}/processed-files?page_size=1000")).json()
-        loaded = Counter({src: int(n) for src, n in counted})
-        duplicates = sum(max(0, loaded[name] - rows) for name, rows in expected.items())
-        lost = sum(max(0, rows - loaded[name]) for name, rows in expected.items())
+        duplicate_keys, lost_keys, wrong_rows = compare(loaded, expected_rows)
+        if write_mode == "merge":
+            rows_per_key = Counter(int(row[0]) for row in loaded)
+            duplicates = sum(n - 1 for key, n in rows_per_key.items() if key in expected_rows)
+            lost = lost_keys
+        else:
+            rows_per_file = Counter(row[-1] for row in loaded)
+            duplicates = sum(max(0, rows_per_file[name] - rows) for name, rows in per_file.items())
+            lost = sum(max(0, rows - rows_per_file[name]) for name, rows in per_file.items())
         records = Counter(str(f["status"]) for f in files["processed_files"])
-        return Outcome(failpoint, run["status"], killed, duplicates, lost, dict(records), time.monotonic() - started)
+        return Outcome(
+            failpoint,
+            run["status"],
+            killed,
+            duplicates,
+            lost,
+            dict(records),
+            time.monotonic() - started,
+            write_mode=write_mode,
+            duplicate_keys=duplicate_keys,
+            lost_keys=lost_keys,
+            wrong_rows=wrong_rows,
+        )
     finally:
         if crasher.poll() is None:
             crasher.kill()
@@ -173,22 +305,30 @@ def _wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> bool:
 
 
 def print_table(outcomes: list[Outcome]) -> str:
-    lines = [
-        f"{'failpoint':<22} {'kills':>5} {'duplicate rows':>15} {'lost rows':>10} {'runs SUCCESS':>13} {'s/kill':>7}"
-    ]
-    for point in POINTS:
-        mine = [o for o in outcomes if o.failpoint == point]
-        if not mine:
-            continue
-        lines.append(
-            f"{point:<22} {sum(o.killed for o in mine):>5} {sum(o.duplicate_rows for o in mine):>15} "
-            f"{sum(o.lost_rows for o in mine):>10} {sum(o.status == 'SUCCESS' for o in mine):>13} "
-            f"{sum(o.seconds for o in mine) / len(mine):>7.1f}"
-        )
+    headers = ("mode", "failpoint", "kills", "dup rows", "lost rows", "dup keys", "lost keys", "wrong rows")
+    lines = [f"{headers[0]:<7} {headers[1]:<20}" + "".join(f" {h:>10}" for h in headers[2:]) + "    SUCCESS  s/kill"]
+    for mode in WRITE_MODES:
+        for point in POINTS:
+            mine = [o for o in outcomes if o.failpoint == point and o.write_mode == mode]
+            if not mine:
+                continue
+            counts = (
+                sum(o.killed for o in mine),
+                sum(o.duplicate_rows for o in mine),
+                sum(o.lost_rows for o in mine),
+                sum(o.duplicate_keys for o in mine),
+                sum(o.lost_keys for o in mine),
+                sum(o.wrong_rows for o in mine),
+            )
+            lines.append(
+                f"{mode:<7} {point:<20}"
+                + "".join(f" {n:>10}" for n in counts)
+                + f" {sum(o.status == 'SUCCESS' for o in mine):>10} {sum(o.seconds for o in mine) / len(mine):>7.1f}"
+            )
     return "\n".join(lines)
 
 
-async def main(kills: int, points: list[str]) -> list[Outcome]:
+async def main(kills: int, points: list[str], write_modes: list[str]) -> list[Outcome]:
     from autoloader.stack.postgres import EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="crash-matrix-") as tmp:
@@ -198,10 +338,11 @@ async def main(kills: int, points: list[str]) -> list[Outcome]:
         standby = Standby(stack, workdir)
         outcomes: list[Outcome] = []
         try:
-            for point in points:
-                for _ in range(kills):
-                    outcomes.append(await crash_once(stack, standby, point, workdir))
-                    print(outcomes[-1], flush=True)
+            for mode in write_modes:
+                for point in points:
+                    for _ in range(kills):
+                        outcomes.append(await crash_once(stack, standby, point, workdir, mode))
+                        print(outcomes[-1], flush=True)
         finally:
             standby.stop()
             await stack.stop()
@@ -212,11 +353,24 @@ async def main(kills: int, points: list[str]) -> list[Outcome]:
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kills", type=int, default=20, help="kills per failpoint")
+    parser.add_argument("--kills", type=int, default=20, help="kills per failpoint and write mode")
     parser.add_argument("--points", default=",".join(POINTS), help="comma-separated failpoints")
+    parser.add_argument(
+        "--write-mode", choices=[*WRITE_MODES, "both"], default="both", help="destination write_mode (default both)"
+    )
     args = parser.parse_args()
+    points = args.points.split(",")
+    unknown = [p for p in points if p not in POINTS]
+    if unknown:
+        parser.error(f"unknown failpoint(s) {', '.join(unknown)}; known: {', '.join(POINTS)}")
     service_logging.configure("crash-matrix", "WARNING")
-    asyncio.run(main(args.kills, args.points.split(",")))
+    modes = list(WRITE_MODES) if args.write_mode == "both" else [args.write_mode]
+    started = time.monotonic()
+    outcomes = asyncio.run(main(args.kills, points, modes))
+    print(f"{len(outcomes)} kills in {time.monotonic() - started:.0f} s")
+    records = {"PROCESSED": FILES_PER_RUN}
+    if not all(o.killed and o.status == "SUCCESS" and o.exactly_once and o.records == records for o in outcomes):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
