@@ -177,7 +177,7 @@ class TableLoader:
         fields: list[Field] = json.loads(self.table_schema(table))["fields"]
         return fields
 
-    def _evolve(self, table: str, plan: ColumnPlan) -> None:
+    def _evolve(self, table: str, plan: ColumnPlan, before: list[Field]) -> None:
         """Add the plan's new columns and widen its widened ones, in one schema commit."""
         jvm = self._spark.sparkContext._jvm
         spark_type = jvm.org.apache.spark.sql.types.DataType.fromJson(json.dumps(plan.table_json()))
@@ -186,7 +186,9 @@ class TableLoader:
             self._iceberg_table(table).updateSchema().caseSensitive(False).unionByNameWith(iceberg_schema).commit()
         except Exception as error:
             raise BatchRefused(f"changing the table's schema failed: {short_error(error)}") from error
-        _log.info("table schema changed", new_columns=plan.new_columns, widened=plan.widened)
+        known = {f["name"].lower() for f in before}
+        added = [f["name"] for f in plan.table_fields if f["name"].lower() not in known]
+        _log.info("table schema changed", added=added, widened=plan.widened)
 
     def _explicit_fields(self, settings: SchemaSettings) -> list[Field] | None:
         if not settings.explicit_ddl:
@@ -371,7 +373,7 @@ class TableLoader:
         if table_fields is None:
             self.create_table(spec.table, json.dumps(plan.table_json()), spec.layout)
         elif plan.table_fields != table_fields:
-            self._evolve(spec.table, plan)
+            self._evolve(spec.table, plan, table_fields)
         if plan.rescued_columns or plan.ignored_columns:
             _log.info("columns not in the table", rescued=plan.rescued_columns, ignored=plan.ignored_columns)
         expressions = select_expressions(
