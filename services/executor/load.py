@@ -8,7 +8,6 @@ retries a batch (after a crash or a lost lease) can never append it a second tim
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,8 @@ from urllib.parse import urlsplit
 from services.executor import failpoints
 from services.executor.batch_read import BatchReader, FirstLines, ReadRequest, is_header_mismatch
 from services.executor.discover import S3Access
-from services.executor.merge_sql import MergeSpec, duplicate_examples_sql, latest_per_key_sql, merge_sql, stats_sql
+from services.executor.merge_sql import MergeSpec
+from services.executor.merge_write import ROWS_PROPERTY, merge_batch
 from services.executor.projection import literal, select_expressions
 from services.executor.schema_policy import BatchRefused, ColumnPlan, Field, SchemaSettings, plan_columns
 from services.executor.spark_session import s3a_options
@@ -28,9 +28,9 @@ from services.tracker.models import FileEntry
 _log = get_logger("load")
 # WAP makes publishing a batch idempotent; users cannot turn it off.
 MANAGED_PROPERTIES = {"write.wap.enabled": "true"}
-# Set by earlier versions, which let writes carry other columns than the table. Rows are now projected onto
-# the table's exact columns, and with it Spark skips resolving a MERGE against the table (Spark 3.5).
-RETIRED_PROPERTIES = ("write.spark.accept-any-schema",)
+# Lets other writers (a user's INSERT naming some columns) leave out columns, as on a plain table. Only on
+# append tables: with it, Spark 3.5 skips resolving a MERGE against the table, so merge tables go without.
+ACCEPT_ANY_SCHEMA = "write.spark.accept-any-schema"
 DEFAULT_PROPERTIES = {"format-version": "2"}
 MAX_ERROR_CHARS = 1000
 
@@ -222,17 +222,18 @@ class TableLoader:
         name = self.qualified(table).replace("`", "")
         return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self._spark._jsparkSession, name)
 
-    def _ensure_table_properties(self, table: str) -> None:
+    def _ensure_table_properties(self, table: str, *, merge: bool) -> None:
         """Tables created by earlier versions, or by hand, get the properties loading relies on."""
         iceberg = self._iceberg_table(table)
-        missing = {k: v for k, v in MANAGED_PROPERTIES.items() if iceberg.properties().get(k) != v}
-        retired = [k for k in RETIRED_PROPERTIES if iceberg.properties().containsKey(k)]
-        if missing or retired:
+        wanted = MANAGED_PROPERTIES if merge else {**MANAGED_PROPERTIES, ACCEPT_ANY_SCHEMA: "true"}
+        missing = {k: v for k, v in wanted.items() if iceberg.properties().get(k) != v}
+        remove = merge and iceberg.properties().containsKey(ACCEPT_ANY_SCHEMA)
+        if missing or remove:
             update = iceberg.updateProperties()
             for key, value in missing.items():
                 update = update.set(key, value)
-            for key in retired:
-                update = update.remove(key)
+            if remove:
+                update = update.remove(ACCEPT_ANY_SCHEMA)
             update.commit()
 
     def _snapshots(self, table: str, *, current_history_only: bool) -> list[Any]:
@@ -380,7 +381,7 @@ class TableLoader:
             raw.raw_fields, plan, settings=spec.settings, file_format=spec.file_format, run_id=spec.run_id
         )
         frame = raw.frame.selectExpr(*expressions)
-        self._ensure_table_properties(spec.table)
+        self._ensure_table_properties(spec.table, merge=spec.merge is not None)
         # Which files failed travels inside the commit, so a run taken over after publishing knows them.
         properties = {
             "autoloader.run-id": spec.run_id,
@@ -399,66 +400,13 @@ class TableLoader:
                         writer = writer.option(f"snapshot-property.{key}", value)
                     writer.append()
                 else:
-                    self._merge(spec, spec.merge, frame, properties)
+                    merge_batch(self._spark, self.qualified(spec.table), spec.merge, frame, properties)
         finally:
             self._spark.conf.unset("spark.wap.id")
         staged = self.staged_snapshot(spec.table, spec.batch_key)
         if staged is None:
             raise RuntimeError(f"the staged snapshot of batch {spec.batch_key} was not found after writing")
         return staged
-
-    def _merge(self, spec: BatchSpec, merge: MergeSpec, frame: Any, properties: dict[str, str]) -> None:
-        """Upsert the batch by its keys; refuse it (writing nothing) when a key is missing or ambiguous."""
-        view = f"autoloader_batch_{uuid.uuid4().hex}"
-        # The checks and the MERGE each scan the batch: keep it after the first read (spilling to disk).
-        frame = frame.persist()
-        frame.createOrReplaceTempView(view)
-        try:
-            stats = self._spark.sql(stats_sql(view, merge)).collect()[0]
-            if stats["null_keys"]:
-                raise BatchRefused(
-                    f"destination.merge_keys: {stats['null_keys']} row(s) have no value in a key column"
-                    f" ({', '.join(merge.keys)}); a row without its key cannot be merged. Nothing was written"
-                )
-            duplicates = stats["rows"] - stats["distinct_keys"]
-            if duplicates and not merge.order_by:
-                examples = self._spark.sql(duplicate_examples_sql(view, merge)).collect()
-                shown = "; ".join(
-                    ", ".join(f"{k}={row[k]!r}" for k in merge.keys) + f" ({row['occurrences']} times)"
-                    for row in examples
-                )
-                raise BatchRefused(
-                    f"destination.merge_keys: {duplicates} row(s) repeat a key within this batch (e.g. {shown});"
-                    " set destination.merge_order_by to keep the latest row of each key. Nothing was written"
-                )
-            source = latest_per_key_sql(view, merge, frame.columns) if merge.order_by else f"SELECT * FROM {view}"
-            properties = {**properties, "autoloader.rows": str(stats["distinct_keys"])}
-            with self._commit_properties(properties):
-                self._spark.sql(merge_sql(self.qualified(spec.table), source, merge))
-        finally:
-            self._spark.catalog.dropTempView(view)
-            frame.unpersist()
-
-    def _commit_properties(self, properties: dict[str, str]) -> Any:
-        """Snapshot properties for a SQL write (MERGE has no writer options): Iceberg's CommitMetadata keeps
-        them per JVM thread, and PySpark pins each Python thread to one JVM thread."""
-        jvm = self._spark.sparkContext._jvm
-        # The class comes from Spark's jar class loader, which py4j's class lookup goes through.
-        holder = jvm.org.apache.iceberg.spark.CommitMetadata._java_lang_class.getDeclaredField("COMMIT_PROPERTIES")
-        holder.setAccessible(True)
-        thread_local = holder.get(None)
-        values = jvm.java.util.HashMap()
-        for key, value in properties.items():
-            values.put(key, value)
-
-        class _Scope:
-            def __enter__(self) -> None:
-                thread_local.set(values)
-
-            def __exit__(self, *exc: object) -> None:
-                thread_local.set(jvm.java.util.HashMap())
-
-        return _Scope()
 
     def _failures_in_summary(self, spec: BatchSpec) -> list[tuple[FileEntry, str]]:
         # Read from the staged snapshot: a cherry-picked copy on main does not keep custom properties.
@@ -476,7 +424,7 @@ class TableLoader:
         """Rows the batch wrote: the merged source rows for a merge (a merge also rewrites untouched rows),
         else the rows the snapshot added."""
         staged = self._staged(spec.table, spec.batch_key)
-        merged = staged.summary().get("autoloader.rows") if staged is not None else None
+        merged = staged.summary().get(ROWS_PROPERTY) if staged is not None else None
         return int(merged) if merged is not None else self.rows_added(spec.table, snapshot_id)
 
     def _result(self, spec: BatchSpec, snapshot_id: int) -> LoadResult:
