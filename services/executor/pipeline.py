@@ -268,7 +268,11 @@ class RunExecutor:
 
     async def _fail(self, run_id: str, epoch: int, error: Exception) -> None:
         message = short_error(error)
-        _log.error("run failed", error=message, exc_info=error)
+        refused = isinstance(error, BatchRefused)
+        if refused:  # the configuration said no: expected, and the message says it all
+            _log.warning("run refused by the ingestion's configuration", error=message)
+        else:
+            _log.error("run failed", error=message, exc_info=error)
         with contextlib.suppress(Aborted):  # taken over meanwhile: the new holder finishes the run
             await self._tracker.finish_run(
                 run_id,
@@ -278,5 +282,5 @@ class RunExecutor:
                 failures=(),
                 error=message,
                 table_schema="",
-                refused=isinstance(error, BatchRefused),
+                refused=refused,
             )

@@ -6,8 +6,8 @@ Through the whole stack on local CSV files; the table is read back with Spark SQ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+import httpx
 import pytest
 
 from tests.integration.test_run_files import counts, create_ingestion, file_records, new_table, run_once, write
@@ -18,8 +18,10 @@ pytestmark = pytest.mark.integration
 OPTIONS = {"header": "true", "inferSchema": "true"}
 
 
-def merge_destination(table: str, order_by: str = "") -> dict[str, Any]:
-    return {"table": table, "write_mode": "merge", "merge_keys": ["id"], "merge_order_by": order_by}
+async def merge_ingestion(client: httpx.AsyncClient, source: Path, table: str, order_by: str = "") -> str:
+    """A CSV ingestion (typed columns) that merges into table by id."""
+    destination = {"table": table, "write_mode": "merge", "merge_keys": ["id"], "merge_order_by": order_by}
+    return await create_ingestion(client, source, table, "csv", options=OPTIONS, destination=destination)
 
 
 async def table_rows(stack: InProcessStack, table: str) -> list[list[str | None]]:
@@ -35,9 +37,7 @@ async def test_merge_updates_and_inserts_across_runs(loading_stack: InProcessSta
     table = new_table("merge")
     write(source / "a.csv", "id,name,version\n1,ann,1\n2,bob,1\n3,cy,1\n")
     async with loading_stack.http(loading_stack.admin_token) as client:
-        ingestion_id = await create_ingestion(
-            client, source, table, "csv", options=OPTIONS, destination=merge_destination(table)
-        )
+        ingestion_id = await merge_ingestion(client, source, table)
         run1 = await run_once(loading_stack, client, ingestion_id)
         assert counts(run1) == ("SUCCESS", 1, 1, 0, 0, 3), run1
         write(source / "b.csv", "id,name,version\n2,bobby,2\n4,di,1\n")
@@ -63,9 +63,7 @@ async def test_latest_row_per_key_wins_within_and_across_batches(loading_stack: 
     table = new_table("merge_latest")
     write(source / "a.csv", "id,name,version\n1,old,1\n1,newest,3\n1,middle,2\n2,bob,5\n")
     async with loading_stack.http(loading_stack.admin_token) as client:
-        ingestion_id = await create_ingestion(
-            client, source, table, "csv", options=OPTIONS, destination=merge_destination(table, "version")
-        )
+        ingestion_id = await merge_ingestion(client, source, table, "version")
         run1 = await run_once(loading_stack, client, ingestion_id)
         assert counts(run1) == ("SUCCESS", 1, 1, 0, 0, 2), run1
         assert await table_rows(loading_stack, table) == [["1", "newest", "3"], ["2", "bob", "5"]]
@@ -83,9 +81,7 @@ async def test_duplicate_keys_without_an_ordering_column_are_refused(
     table = new_table("merge_dupes")
     write(source / "a.csv", "id,name,version\n1,ann,1\n")
     async with loading_stack.http(loading_stack.admin_token) as client:
-        ingestion_id = await create_ingestion(
-            client, source, table, "csv", options=OPTIONS, destination=merge_destination(table)
-        )
+        ingestion_id = await merge_ingestion(client, source, table)
         assert (await run_once(loading_stack, client, ingestion_id))["status"] == "SUCCESS"
         before = await snapshot_count(loading_stack, table)
         write(source / "b.csv", "id,name,version\n7,x,1\n7,y,2\n8,z,1\n")
@@ -103,9 +99,7 @@ async def test_rows_without_a_key_are_refused(loading_stack: InProcessStack, tmp
     table = new_table("merge_nullkey")
     write(source / "a.csv", "id,name,version\n1,ann,1\n,nobody,1\n")
     async with loading_stack.http(loading_stack.admin_token) as client:
-        ingestion_id = await create_ingestion(
-            client, source, table, "csv", options=OPTIONS, destination=merge_destination(table, "version")
-        )
+        ingestion_id = await merge_ingestion(client, source, table, "version")
         run = await run_once(loading_stack, client, ingestion_id)
     assert run["status"] == "FAILED", run
     assert "1 row(s) have no value in a key column (id)" in run["error"], run["error"]

@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 
 from services.shared.auth import Role
+from tests.integration.test_ingestions_api import create, get
 from tests.support.stack import InProcessStack
 
 pytestmark = pytest.mark.integration
@@ -80,20 +81,6 @@ def bad_request_fields(response: httpx.Response) -> dict[str, str]:
         for violation in detail["field_violations"]:
             assert violation["field"] not in found, f"{violation['field']} reported twice: {body}"
             found[violation["field"]] = violation["description"]
-    return found
-
-
-async def create(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post(INGESTIONS, json=body)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def get(client: httpx.AsyncClient, ingestion_id: str) -> dict[str, Any]:
-    response = await client.get(f"{INGESTIONS}/{ingestion_id}")
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
     return found
 
 

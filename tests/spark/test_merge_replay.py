@@ -34,6 +34,17 @@ def batch(source: Path, table: str, key: str) -> BatchSpec:
     )
 
 
+def people(spark: SparkSession, namespace: str, values: str) -> str:
+    """A WAP-enabled table (id, name, version) holding the given rows; its name without the catalog."""
+    table = f"{namespace}.people"
+    spark.sql(
+        f"CREATE TABLE {CATALOG}.{table} (id INT, name STRING, version INT) USING iceberg"
+        " TBLPROPERTIES ('write.wap.enabled'='true')"
+    )
+    spark.sql(f"INSERT INTO {CATALOG}.{table} VALUES {values}")
+    return table
+
+
 def rows(spark: SparkSession, table: str) -> list[tuple[object, ...]]:
     return [tuple(r) for r in spark.sql(f"SELECT id, name, version FROM {CATALOG}.{table} ORDER BY id").collect()]
 
@@ -41,12 +52,7 @@ def rows(spark: SparkSession, table: str) -> list[tuple[object, ...]]:
 def test_a_stale_staged_merge_is_written_again_on_the_current_table(
     spark: SparkSession, namespace: str, tmp_path: Path
 ) -> None:
-    table = f"{namespace}.people"
-    spark.sql(
-        f"CREATE TABLE {CATALOG}.{table} (id INT, name STRING, version INT) USING iceberg"
-        " TBLPROPERTIES ('write.wap.enabled'='true')"
-    )
-    spark.sql(f"INSERT INTO {CATALOG}.{table} VALUES (1, 'ann', 1), (2, 'bob', 1)")
+    table = people(spark, namespace, "(1, 'ann', 1), (2, 'bob', 1)")
     loader = TableLoader(spark, CATALOG)
     spec = batch(tmp_path, table, "people:7")
 
@@ -67,12 +73,7 @@ def test_a_stale_staged_merge_is_written_again_on_the_current_table(
 def test_a_current_staged_merge_is_published_without_writing_again(
     spark: SparkSession, namespace: str, tmp_path: Path
 ) -> None:
-    table = f"{namespace}.people"
-    spark.sql(
-        f"CREATE TABLE {CATALOG}.{table} (id INT, name STRING, version INT) USING iceberg"
-        " TBLPROPERTIES ('write.wap.enabled'='true')"
-    )
-    spark.sql(f"INSERT INTO {CATALOG}.{table} VALUES (1, 'ann', 1)")
+    table = people(spark, namespace, "(1, 'ann', 1)")
     loader = TableLoader(spark, CATALOG)
     spec = batch(tmp_path, table, "people:8")
     staged = loader._stage(spec, spec.files)
