@@ -22,6 +22,7 @@ from services.executor.schema_policy import (
     SchemaSettings,
     choose_sample,
     make_field,
+    nested_union,
     raw_json_type,
 )
 from services.shared.spark_types import quote, sql_type
@@ -173,9 +174,12 @@ class BatchReader:
         raw_fields = []
         for field in inferred:
             raw_type = raw_json_type(field["type"])
-            # Nested values are parsed straight into the table's nested type when the column exists.
-            if isinstance(raw_type, dict) and isinstance(table_types.get(field["name"].lower()), dict):
-                raw_type = table_types[field["name"].lower()]
+            # Nested values are parsed straight into the table's nested type when the column exists; under
+            # add_new_columns grown by the fields the files add, as the table will be (see plan_columns).
+            table_type = table_types.get(field["name"].lower())
+            if isinstance(raw_type, dict) and isinstance(table_type, dict):
+                grows = request.settings.evolution_mode == "add_new_columns"
+                raw_type = nested_union(table_type, raw_type) if grows else table_type
             raw_fields.append((field["name"], raw_type))
         raw_ddl = ", ".join(f"{quote(name)} {sql_type(data_type)}" for name, data_type in raw_fields)
         frame = _with_file_metadata(self._reader(request).schema(raw_ddl).load(paths))

@@ -203,7 +203,9 @@ def plan_columns(
             ignored.append(new_field["name"])
 
     by_name = {f["name"].lower(): f for f in current}
-    widened = _reconcile_types(by_name, file_fields, text=file_format in TEXT_FORMATS, configured=configured)
+    widened = _reconcile_types(
+        by_name, file_fields, text=file_format in TEXT_FORMATS, configured=configured, mode=settings.evolution_mode
+    )
     present = {f["name"].lower() for f in current}
     extra: list[tuple[str, Any]] = []
     if any(f["name"] == CORRUPT_RECORD for f in files):
@@ -217,7 +219,7 @@ def plan_columns(
 
 
 def _reconcile_types(
-    by_name: dict[str, Field], file_fields: list[Field], *, text: bool, configured: set[str]
+    by_name: dict[str, Field], file_fields: list[Field], *, text: bool, configured: set[str], mode: str
 ) -> list[str]:
     """Widen table columns where the files need it and Iceberg allows it; refuse unsafe changes.
 
@@ -233,7 +235,9 @@ def _reconcile_types(
         table_type, file_type = table_field["type"], file_field["type"]
         name = table_field["name"]
         if text:
-            if name.lower() not in configured and promotable(table_type, file_type):
+            if isinstance(table_type, dict) and isinstance(file_type, dict):
+                _grow_nested(table_field, file_type, mode)
+            elif name.lower() not in configured and promotable(table_type, file_type):
                 table_field["type"] = file_type
                 widened.append(name)
             continue
@@ -259,6 +263,43 @@ def _reconcile_types(
                 "Nothing was written"
             )
     return widened
+
+
+def nested_union(table_type: Any, file_type: Any) -> Any:
+    """The table's nested type grown by the fields the files' type adds (at any depth); everything the table
+    already has keeps its type. Other shapes (a struct where the table has an array) keep the table's type."""
+    if not isinstance(table_type, dict) or not isinstance(file_type, dict) or table_type["type"] != file_type["type"]:
+        return table_type
+    kind = table_type["type"]
+    if kind == "array":
+        return {**table_type, "elementType": nested_union(table_type["elementType"], file_type["elementType"])}
+    if kind == "map":
+        return {**table_type, "valueType": nested_union(table_type["valueType"], file_type["valueType"])}
+    known = {f["name"].lower() for f in table_type["fields"]}
+    incoming = {f["name"].lower(): f for f in file_type["fields"]}
+    fields = [
+        {**f, "type": nested_union(f["type"], incoming[f["name"].lower()]["type"])}
+        if f["name"].lower() in incoming
+        else f
+        for f in table_type["fields"]
+    ]
+    fields += [make_field(f["name"], f["type"]) for f in file_type["fields"] if f["name"].lower() not in known]
+    return {**table_type, "fields": fields}
+
+
+def _grow_nested(table_field: Field, file_type: Any, mode: str) -> None:
+    """A JSON object that gained fields: add them (add_new_columns), refuse (fail_on_new_columns), or drop
+    them (rescue, none: only top-level columns are rescued)."""
+    grown = nested_union(table_field["type"], file_type)
+    if grown == table_field["type"]:
+        return
+    if mode == "add_new_columns":
+        table_field["type"] = grown
+    elif mode == "fail_on_new_columns":
+        raise BatchRefused(
+            f"column {table_field['name']!r}: the files have nested fields the table does not"
+            f" ({sql_type(grown)}); schema.evolution_mode is fail_on_new_columns, so nothing was written"
+        )
 
 
 def choose_sample(sizes: list[int], max_files: int, max_bytes: int) -> int:

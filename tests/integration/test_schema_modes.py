@@ -240,6 +240,29 @@ async def test_json_values_of_another_shape_are_rescued(loading_stack: InProcess
     assert (rescued["tags"], json.loads(rescued["qty"])) == ("solo", {"n": 4}), rescued
 
 
+@pytest.mark.parametrize("mode", ["add_new_columns", "fail_on_new_columns"])
+async def test_json_object_that_gains_a_field(loading_stack: InProcessStack, tmp_path: Path, mode: str) -> None:
+    source = tmp_path / "src"
+    write(source / "a.json", '{"id": 1, "payload": {"a": 1}}\n')
+    table = new_table("nested")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(client, source, table, "json", schema={"evolution_mode": mode})
+        assert (await run_once(loading_stack, client, ingestion_id))["status"] == "SUCCESS"
+        write(source / "b.json", '{"id": 2, "payload": {"a": 2, "b": "new"}}\n')
+        run = await run_once(loading_stack, client, ingestion_id)
+    if mode == "add_new_columns":
+        assert counts(run) == ("SUCCESS", 2, 1, 0, 0, 1), run
+        assert (await columns(loading_stack, table))["payload"] == "struct<a:bigint,b:string>"
+        assert await loading_stack.sql(f"SELECT payload.a, payload.b FROM {table} ORDER BY id") == [
+            ["1", None],
+            ["2", "new"],
+        ]
+    else:
+        assert run["status"] == "FAILED", run
+        assert "column 'payload': the files have nested fields the table does not" in run["error"], run["error"]
+        assert await count_rows(loading_stack, table) == 1
+
+
 @pytest.mark.parametrize(("sample_files", "amount_type"), [(1, "int"), (2, "double")])
 async def test_inference_reads_only_the_sample(
     loading_stack: InProcessStack, tmp_path: Path, sample_files: int, amount_type: str

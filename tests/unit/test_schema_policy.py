@@ -18,6 +18,7 @@ from services.executor.schema_policy import (
     choose_sample,
     lossless_cast,
     make_field,
+    nested_union,
     plan_columns,
     promotable,
     raw_json_type,
@@ -773,3 +774,53 @@ def test_partition_sql(transform: str, sql: str) -> None:
 def test_partition_sql_rejects_invalid() -> None:
     with pytest.raises(ValueError, match="not a partition transform"):
         partition_sql("bucket(0, id)")
+
+
+# --- JSON objects that gain fields ---------------------------------------------------------------------------
+
+
+def test_nested_union_adds_fields_at_every_depth_and_keeps_known_types() -> None:
+    inner_old = {"type": "struct", "fields": [make_field("x", "long")]}
+    inner_new = {"type": "struct", "fields": [make_field("x", "string"), make_field("y", "double")]}
+    table_type = {"type": "struct", "fields": [make_field("a", "long"), make_field("in", inner_old)]}
+    file_type = {
+        "type": "struct",
+        "fields": [make_field("in", inner_new), make_field("A", "string"), make_field("b", "boolean")],
+    }
+    grown = nested_union(table_type, file_type)
+    assert grown["fields"] == [
+        make_field("a", "long"),
+        make_field("in", {"type": "struct", "fields": [make_field("x", "long"), make_field("y", "double")]}),
+        make_field("b", "boolean"),
+    ]
+
+
+def test_nested_union_grows_array_elements_and_keeps_other_shapes() -> None:
+    array_of = {"type": "array", "elementType": STRUCT_A, "containsNull": True}
+    grown = nested_union(array_of, {"type": "array", "elementType": STRUCT_AB, "containsNull": True})
+    assert grown["elementType"] == STRUCT_AB
+    assert nested_union(STRUCT_A, ARRAY_OF_STRING) == STRUCT_A
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("add_new_columns", STRUCT_AB), ("rescue", STRUCT_A), ("none", STRUCT_A)],
+)
+def test_json_object_gaining_a_field_follows_the_evolution_mode(mode: str, expected: Any) -> None:
+    result = plan(
+        table=fields(("payload", STRUCT_A)),
+        files=fields(("payload", STRUCT_AB)),
+        file_format="json",
+        evolution_mode=mode,
+    )
+    assert types(result)["payload"] == expected
+
+
+def test_json_object_gaining_a_field_is_refused_under_fail_on_new_columns() -> None:
+    with pytest.raises(BatchRefused, match="column 'payload': the files have nested fields the table does not"):
+        plan(
+            table=fields(("payload", STRUCT_A)),
+            files=fields(("payload", STRUCT_AB)),
+            file_format="json",
+            evolution_mode="fail_on_new_columns",
+        )
