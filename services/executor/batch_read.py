@@ -32,7 +32,7 @@ _GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
 # Spark's messages when a CSV file's header does not match the schema it is read with.
 _HEADER_MISMATCH = ("CSV header does not conform to the schema", "Number of column in CSV header is not equal")
 
-FirstLines = Callable[[list[str]], dict[str, bytes]]
+FileHeads = Callable[[list[str]], dict[str, bytes]]
 
 
 def is_header_mismatch(error: BaseException) -> bool:
@@ -50,7 +50,7 @@ class ReadRequest:
     file_format: str
     options: dict[str, str]
     settings: SchemaSettings
-    first_lines: FirstLines
+    file_heads: FileHeads
 
 
 @dataclass
@@ -110,6 +110,8 @@ class BatchReader:
             batch = self._csv(request, files, by_header=by_header)
         elif request.file_format == "json":
             batch = self._json(request, files, table)
+        elif request.file_format == "avro":
+            batch = self._avro(request, files)
         else:
             batch = self._typed(request, files)
         return batch
@@ -135,11 +137,8 @@ class BatchReader:
         return RawBatch(frame, file_fields, [(f["name"], "string") for f in file_fields])
 
     def _header_groups(self, request: ReadRequest, files: Sequence[FileEntry]) -> list[list[FileEntry]]:
-        lines = request.first_lines([f.key for f in files])
-        groups: dict[bytes, list[FileEntry]] = {}
-        for entry in files:
-            groups.setdefault(lines[entry.key], []).append(entry)
-        return list(groups.values())
+        heads = request.file_heads([f.key for f in files])
+        return _grouped(files, {key: head.split(b"\n", 1)[0].rstrip(b"\r") for key, head in heads.items()})
 
     def _csv_group(
         self, request: ReadRequest, files: Sequence[FileEntry], *, header: bool
@@ -185,6 +184,25 @@ class BatchReader:
         frame = _with_file_metadata(self._reader(request).schema(raw_ddl).load(paths))
         return RawBatch(frame, inferred, raw_fields)
 
+    # --- Avro ------------------------------------------------------------------------------------------
+
+    def _avro(self, request: ReadRequest, files: Sequence[FileEntry]) -> RawBatch | None:
+        """Spark reads a set of Avro files with the schema of one of them and silently drops the fields
+        only the others have; so files are read per writer schema (from their headers) and joined by name."""
+        if "avroSchema" in request.options or len(files) == 1:
+            return self._typed(request, files)
+        heads = request.file_heads([f.key for f in files])
+        schemas = {key: avro_schema(head) for key, head in heads.items()}
+        parts = [self._typed(request, group) for group in _grouped(files, schemas)]
+        present = [p for p in parts if p is not None]
+        if not present:
+            return None
+        frame = present[0].frame
+        for part in present[1:]:
+            frame = frame.unionByName(part.frame, allowMissingColumns=True)
+        file_fields = merge_fields([p.file_fields for p in present])
+        return RawBatch(frame, file_fields, [(f["name"], f["type"]) for f in file_fields])
+
     # --- Parquet, ORC, Avro, text ------------------------------------------------------------------------
 
     def _typed(self, request: ReadRequest, files: Sequence[FileEntry]) -> RawBatch | None:
@@ -202,3 +220,51 @@ class BatchReader:
 def _with_file_metadata(frame: Any) -> Any:
     # Spark's hidden _metadata column exists only on a file scan, so it is taken before frames are joined.
     return frame.selectExpr("*", f"_metadata AS {META}")
+
+
+def _grouped(files: Sequence[FileEntry], marks: dict[str, bytes]) -> list[list[FileEntry]]:
+    """The files in groups of equal mark (header line, Avro schema), each group in batch order."""
+    groups: dict[bytes, list[FileEntry]] = {}
+    for entry in files:
+        groups.setdefault(marks[entry.key], []).append(entry)
+    return list(groups.values())
+
+
+def _zigzag(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return (value >> 1) ^ -(value & 1), at
+
+
+def avro_schema(head: bytes) -> bytes:
+    """The writer schema (JSON bytes) in an Avro container file's header; the head itself when it cannot be
+    read (not Avro, or a header beyond the bytes read): such a file goes in a group of its own."""
+    try:
+        if not head.startswith(b"Obj\x01"):
+            return head
+        at = 4
+        while True:
+            count, at = _zigzag(head, at)
+            if count == 0:
+                return head
+            if count < 0:
+                count = -count
+                _, at = _zigzag(head, at)  # the block's size in bytes
+            for _ in range(count):
+                size, at = _zigzag(head, at)
+                key = head[at : at + size]
+                at += size
+                size, at = _zigzag(head, at)
+                value = head[at : at + size]
+                at += size
+                if at > len(head):
+                    return head  # the header goes on beyond the bytes read
+                if key == b"avro.schema":
+                    return value
+    except IndexError:
+        return head

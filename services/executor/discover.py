@@ -164,16 +164,12 @@ def file_location(uri: str, key: str) -> str:
     return "file://" + unquote(urlsplit(base).path) + key
 
 
-FIRST_LINE_LIMIT = 64 * 1024
-FIRST_LINE_THREADS = 16
+HEAD_LIMIT = 64 * 1024
+HEAD_THREADS = 16
 
 
-def _first_line(data: bytes) -> bytes:
-    return data.split(b"\n", 1)[0].rstrip(b"\r")
-
-
-def first_lines(uri: str, keys: list[str], access: S3Access) -> dict[str, bytes]:
-    """The first line of each file (at most 64 KiB), read in parallel: tells CSV files' headers apart."""
+def file_heads(uri: str, keys: list[str], access: S3Access) -> dict[str, bytes]:
+    """The first 64 KiB of each file, read in parallel: tells CSV headers and Avro schemas apart."""
     from concurrent.futures import ThreadPoolExecutor
 
     if urlsplit(uri).scheme == "file":
@@ -181,7 +177,7 @@ def first_lines(uri: str, keys: list[str], access: S3Access) -> dict[str, bytes]
 
         def read(key: str) -> bytes:
             with open(root / key, "rb") as handle:
-                return _first_line(handle.read(FIRST_LINE_LIMIT))
+                return handle.read(HEAD_LIMIT)
 
     else:
         parts = urlsplit(uri)
@@ -192,9 +188,10 @@ def first_lines(uri: str, keys: list[str], access: S3Access) -> dict[str, bytes]
 
         def read(key: str) -> bytes:
             response = client.get_object(  # type: ignore[attr-defined]
-                Bucket=bucket, Key=prefix + key, Range=f"bytes=0-{FIRST_LINE_LIMIT - 1}"
+                Bucket=bucket, Key=prefix + key, Range=f"bytes=0-{HEAD_LIMIT - 1}"
             )
-            return _first_line(response["Body"].read())
+            body: bytes = response["Body"].read()
+            return body
 
-    with ThreadPoolExecutor(max_workers=FIRST_LINE_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=HEAD_THREADS) as pool:
         return dict(zip(keys, pool.map(read, keys), strict=True))

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.executor import failpoints
-from services.executor.batch_read import BatchReader, FirstLines, ReadRequest, is_header_mismatch
+from services.executor.batch_read import BatchReader, FileHeads, ReadRequest, is_header_mismatch
 from services.executor.discover import S3Access
 from services.executor.merge_sql import MergeSpec
 from services.executor.merge_write import ROWS_PROPERTY, merge_batch
@@ -58,16 +58,14 @@ class BatchSpec:
     settings: SchemaSettings = field(default_factory=SchemaSettings)
     layout: TableLayout = field(default_factory=TableLayout)
     merge: MergeSpec | None = None
-    # Reads the first line of files (CSV headers) from the source.
-    first_lines: FirstLines | None = None
+    # Reads the first bytes of files (CSV headers, Avro schemas) from the source.
+    file_heads: FileHeads | None = None
 
     def read_request(self) -> ReadRequest:
         def no_access(keys: list[str]) -> dict[str, bytes]:
-            raise RuntimeError("reading CSV headers needs the source's first_lines")
+            raise RuntimeError("reading CSV headers or Avro schemas needs the source's file_heads")
 
-        return ReadRequest(
-            self.source_uri, self.file_format, self.options, self.settings, self.first_lines or no_access
-        )
+        return ReadRequest(self.source_uri, self.file_format, self.options, self.settings, self.file_heads or no_access)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import structlog
 
 from autoloader.tracker.v1 import tracker_pb2 as tpb
 from services.executor import credentials, failpoints
-from services.executor.discover import S3Access, first_lines, list_source
+from services.executor.discover import S3Access, file_heads, list_source
 from services.executor.load import BatchSpec, LoadResult, TableLayout, TableLoader, short_error
 from services.executor.merge_sql import MergeSpec
 from services.executor.schema_policy import BatchRefused, SchemaSettings
@@ -259,7 +259,7 @@ class RunExecutor:
             settings=config.settings,
             layout=config.layout,
             merge=config.merge,
-            first_lines=lambda keys: first_lines(config.source_uri, keys, config.s3_access()),
+            file_heads=lambda keys: file_heads(config.source_uri, keys, config.s3_access()),
         )
         with structlog.contextvars.bound_contextvars(batch_key=batch.batch_key, file_count=len(batch.files)):
             if config.source_uri.startswith("s3://"):

@@ -333,6 +333,23 @@ async def test_parquet_int_column_is_widened_to_bigint(loading_stack: InProcessS
     assert await loading_stack.sql(f"SELECT id FROM {table} ORDER BY id") == [["1"], ["5000000000"]]
 
 
+async def test_one_batch_of_avro_files_with_different_schemas(loading_stack: InProcessStack, tmp_path: Path) -> None:
+    """Spark alone would read both files with one file's schema and drop `extra`; each keeps its fields."""
+    source = tmp_path / "src"
+    await spark_write(loading_stack, "avro", "SELECT 1 AS id, 'ann' AS name", source / "a.avro", tmp_path)
+    extra = "SELECT 2 AS id, 'bob' AS name, 'kept' AS extra"
+    await spark_write(loading_stack, "avro", extra, source / "b.avro", tmp_path)
+    table = new_table("avro_mixed")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(client, source, table, "avro")
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert counts(run) == ("SUCCESS", 2, 2, 0, 0, 2), run
+    assert await loading_stack.sql(f"SELECT id, name, extra FROM {table} ORDER BY id") == [
+        ["1", "ann", None],
+        ["2", "bob", "kept"],
+    ]
+
+
 async def test_unsafe_type_change_fails_clearly(loading_stack: InProcessStack, tmp_path: Path) -> None:
     source = tmp_path / "src"
     await spark_write(loading_stack, "parquet", "SELECT CAST(1 AS BIGINT) AS id", source / "a.parquet", tmp_path)
