@@ -91,3 +91,21 @@ def delete(ingestion_id: str) -> None:
         lambda c: _stub(c).DeleteIngestion(pb.DeleteIngestionRequest(ingestion_id=ingestion_id), metadata=c.metadata())
     )
     typer.echo(response.message)
+
+
+@app.command("schema")
+def schema(ingestion_id: str) -> None:
+    """Show the table's columns as the last run left them (or as configured, before any run)."""
+    response = call(
+        lambda c: _stub(c).GetIngestionSchema(
+            pb.GetIngestionSchemaRequest(ingestion_id=ingestion_id), metadata=c.metadata()
+        )
+    )
+    if not response.columns:
+        typer.echo("No columns yet: the first run that writes infers them.")
+        return
+    origin = "as the last run left the table" if response.origin == "table" else "as configured (no run wrote yet)"
+    typer.echo(f"{ingestion_id} columns, {origin}:")
+    width = max(len(column.name) for column in response.columns)
+    for column in response.columns:
+        typer.echo(f"  {column.name:<{width}}  {column.type}")

@@ -182,6 +182,9 @@ def test_readme_walkthrough_loads_new_files_once_and_starts_over(home: Path, tmp
         assert count_rows(up, "analytics.dim_users") == 4
         assert cli(up, "runs", "users-snapshot-ingestion").stdout.count("SUCCESS") == 2
         assert cli(up, "files", "users-snapshot-ingestion").stdout.count("PROCESSED") == 3
+        described = cli(up, "ingestions", "schema", "users-snapshot-ingestion").stdout.splitlines()
+        assert described[0] == "users-snapshot-ingestion columns, as the last run left the table:"
+        assert [line.split() for line in described[1:3]] == [["id", "string"], ["name", "string"]]
 
         # Fresh start: the table comes back empty; nothing old is loaded again.
         assert cli(up, "sql", "DROP TABLE analytics.dim_users").returncode == 0
