@@ -11,6 +11,7 @@ from typing import Any
 from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.routes import Route
 from services.shared.errors import FieldViolation, InvalidArgument
@@ -122,10 +123,23 @@ def _scalar_from_query(field: Any, raw: str) -> Any:
     raise ValueError("cannot be given as a query parameter")
 
 
+def _is_timestamp(field: Any) -> bool:
+    is_message = field.type == FieldDescriptor.TYPE_MESSAGE
+    return bool(is_message and field.message_type.full_name == Timestamp.DESCRIPTOR.full_name)
+
+
 def _apply_query(message: Message, query: list[tuple[str, str]], bound: set[str]) -> None:
     violations = []
     for key, raw in query:
         field = message.DESCRIPTOR.fields_by_name.get(key)
+        if field is not None and key not in bound and _is_timestamp(field):
+            try:
+                getattr(message, key).FromJsonString(raw)
+            except ValueError:
+                violations.append(
+                    FieldViolation(key, f"invalid value {raw!r}: expected RFC 3339, e.g. 2026-01-31T00:00:00Z")
+                )
+            continue
         if field is None or key in bound or field.type == FieldDescriptor.TYPE_MESSAGE:
             violations.append(FieldViolation(key, "unknown query parameter"))
             continue

@@ -104,13 +104,18 @@ def files(
         typer.echo(f"{record.status:<9} {record.attempts} {record.size:>12} {record.run_id:<18} {record.key}{error}")
 
 
-def clear_processed_files(ingestion_id: str) -> None:
-    """Forget which files were processed: the next run loads every file again (drop the table first!)."""
-    response = call(
-        lambda c: _control(c).ClearProcessedFiles(
-            pb.ClearProcessedFilesRequest(ingestion_id=ingestion_id), metadata=c.metadata()
-        )
+def clear_processed_files(
+    ingestion_id: str,
+    prefix: Annotated[str, typer.Option("--prefix", help="Only records whose key starts with this")] = "",
+    key: Annotated[list[str] | None, typer.Option("--key", help="Only this key (repeatable)")] = None,
+    status: Annotated[str, typer.Option(help="Only records of this status: PROCESSED, FAILED or SKIPPED")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be cleared; clear nothing")] = False,
+) -> None:
+    """Forget which files were processed: the next run loads them again (drop the table first, or rows repeat)."""
+    request = pb.ClearProcessedFilesRequest(
+        ingestion_id=ingestion_id, key_prefix=prefix, keys=key or [], status=status, dry_run=dry_run
     )
+    response = call(lambda c: _control(c).ClearProcessedFiles(request, metadata=c.metadata()))
     typer.echo(response.message)
 
 

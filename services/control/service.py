@@ -104,10 +104,11 @@ class IngestionService:
         configured = explicit_columns(ingestion.schema)
         return ("configured", configured) if configured else ("", [])
 
-    async def clear_files(self, caller: Principal, ingestion_id: str) -> int:
-        ingestion = await self.get(caller, ingestion_id)
-        caller.require_owner_or_admin(ingestion.owner, f"clearing processed files of '{ingestion_id}'")
-        return await self._tracker.clear_files(ingestion_id)
+    async def clear_files(self, caller: Principal, request: tpb.ClearFilesRequest) -> tpb.ClearFilesResponse:
+        """Clear the selected processed-file records (all by default); with dry_run only count them."""
+        ingestion = await self.get(caller, request.ingestion_id)
+        caller.require_owner_or_admin(ingestion.owner, f"clearing processed files of '{request.ingestion_id}'")
+        return await self._tracker.clear_files(request)
 
 
 def _check_update_paths(paths: list[str]) -> None:

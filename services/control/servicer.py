@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 
 from autoloader.control.v1 import control_pb2 as pb
 from autoloader.control.v1 import control_pb2_grpc as pb_grpc
+from autoloader.tracker.v1 import tracker_pb2 as tpb
 from services.control.convert import (
     columns_to_pb,
     ingestion_from_pb,
@@ -117,12 +118,23 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
     async def ClearProcessedFiles(
         self, request: pb.ClearProcessedFilesRequest, context: Any
     ) -> pb.ClearProcessedFilesResponse:
-        cleared = await self._ingestions.clear_files(principal(), request.ingestion_id)
-        return pb.ClearProcessedFilesResponse(
-            message=f"Cleared {cleared} processed file records",
-            files_cleared=cleared,
-            ingestion_id=request.ingestion_id,
+        selection = tpb.ClearFilesRequest()
+        selection.ParseFromString(request.SerializeToString())  # the same fields, numbered alike
+        cleared = await self._ingestions.clear_files(principal(), selection)
+        if request.dry_run:
+            message = (
+                f"Would clear {cleared.files_cleared} processed file records; the next run would load"
+                f" {cleared.bytes_cleared} bytes again if the files are still in the source. Nothing was cleared"
+            )
+        else:
+            message = f"Cleared {cleared.files_cleared} processed file records"
+        response = pb.ClearProcessedFilesResponse(
+            message=message, files_cleared=cleared.files_cleared, ingestion_id=request.ingestion_id
         )
+        if request != pb.ClearProcessedFilesRequest(ingestion_id=request.ingestion_id):  # a selection or dry run
+            response.bytes_cleared = cleared.bytes_cleared
+            response.dry_run = request.dry_run
+        return response
 
     async def GetCaller(self, request: pb.GetCallerRequest, context: Any) -> pb.GetCallerResponse:
         caller = principal()

@@ -39,11 +39,9 @@ class TrackerClient:
         response: tpb.ListFilesResponse = await call(SERVICE, self._stub.ListFiles, request)
         return response
 
-    async def clear_files(self, ingestion_id: str) -> int:
-        response: tpb.ClearFilesResponse = await call(
-            SERVICE, self._stub.ClearFiles, tpb.ClearFilesRequest(ingestion_id=ingestion_id)
-        )
-        return response.files_cleared
+    async def clear_files(self, request: tpb.ClearFilesRequest) -> tpb.ClearFilesResponse:
+        response: tpb.ClearFilesResponse = await call(SERVICE, self._stub.ClearFiles, request)
+        return response
 
     async def table_schema(self, ingestion_id: str) -> str:
         """The table schema (Spark JSON) recorded by the ingestion's last writing run; "" before that."""

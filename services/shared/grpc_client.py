@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 
 from services.shared import errors
-from services.shared.interceptors import forwarded_metadata
+from services.shared.interceptors import STATUS_DETAILS_KEY, forwarded_metadata
 
 T = TypeVar("T")
 
@@ -30,11 +31,25 @@ _ERROR_BY_CODE: dict[grpc.StatusCode, type[errors.AutoloaderError]] = {
 }
 
 
+def _violations(error: grpc.aio.AioRpcError) -> list[errors.FieldViolation]:
+    """The field violations the other service attached (google.rpc.Status in the trailing metadata)."""
+    found = []
+    for key, value in error.trailing_metadata() or ():
+        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status.FromString(value)
+        for detail in status.details:
+            bad_request = error_details_pb2.BadRequest()
+            if detail.Unpack(bad_request):
+                found += [errors.FieldViolation(v.field, v.description) for v in bad_request.field_violations]
+    return found
+
+
 def translate(error: grpc.aio.AioRpcError, service: str) -> errors.AutoloaderError:
     error_type = _ERROR_BY_CODE.get(error.code())
     if error_type is None:
         return errors.Unavailable(f"{service} failed: {error.code().name}")
-    return error_type(error.details() or error.code().name)
+    return error_type(error.details() or error.code().name, violations=_violations(error))
 
 
 async def call(service: str, rpc: Callable[..., Awaitable[T]], request: object, timeout: float = 30.0) -> T:

@@ -95,3 +95,43 @@ def files_hash(files: list[FileEntry]) -> str:
     for key, etag in sorted((f.key, f.etag) for f in files):
         digest.update(key.encode() + b"\0" + etag.encode() + b"\n")
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileSelection:
+    """Which processed-file records a clear applies to; every set criterion must match (none: all)."""
+
+    key_prefix: str = ""
+    keys: tuple[str, ...] = ()
+    status: str = ""
+    modified_after: datetime | None = None
+    modified_before: datetime | None = None
+
+    def where(self, first_parameter: int) -> tuple[str, list[Any]]:
+        """SQL conditions (joined with AND, each starting with ' AND') and their parameters."""
+        conditions: list[str] = []
+        values: list[Any] = []
+        if self.key_prefix:
+            # starts_with rather than LIKE: keys may hold % and _.
+            conditions.append("starts_with(key, ${})")
+            values.append(self.key_prefix)
+        if self.keys:
+            conditions.append("key = ANY(${}::text[])")
+            values.append(list(self.keys))
+        if self.status:
+            conditions.append("status = ${}")
+            values.append(self.status)
+        if self.modified_after is not None:
+            conditions.append("last_modified >= ${}")
+            values.append(self.modified_after)
+        if self.modified_before is not None:
+            conditions.append("last_modified < ${}")
+            values.append(self.modified_before)
+        numbered = [c.format(first_parameter + i) for i, c in enumerate(conditions)]
+        return "".join(f" AND {c}" for c in numbered), values
+
+
+@dataclass(frozen=True)
+class Cleared:
+    files: int
+    bytes: int

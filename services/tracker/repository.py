@@ -19,8 +19,10 @@ from services.shared.errors import AlreadyExists, LeaseLost, NotFound
 from services.tracker.models import (
     Batch,
     Claim,
+    Cleared,
     FileEntry,
     FileFailure,
+    FileSelection,
     ProcessedFile,
     Run,
     batch_key,
@@ -160,12 +162,22 @@ class RunRepository:
         )
         return [_processed_file(r) for r in rows]
 
-    async def clear_files(self, ingestion_id: str) -> int:
-        """Forget the ingestion's records, except the files a run in progress has claimed."""
-        result: str = await self._pool.execute(
-            "DELETE FROM tracker.files WHERE ingestion_id = $1 AND status <> 'CLAIMED'", ingestion_id
-        )
-        return int(result.split()[-1])
+    async def clear_files(self, ingestion_id: str, selection: FileSelection, *, dry_run: bool) -> Cleared:
+        """Forget the selected records of the ingestion, except the files a run in progress has claimed; with
+        dry_run only count them."""
+        conditions, values = selection.where(2)
+        selected = f"FROM tracker.files WHERE ingestion_id = $1 AND status <> 'CLAIMED'{conditions}"
+        if dry_run:
+            row = await self._pool.fetchrow(
+                f"SELECT count(*), COALESCE(sum(size), 0) {selected}", ingestion_id, *values
+            )
+        else:
+            row = await self._pool.fetchrow(
+                f"WITH gone AS (DELETE {selected} RETURNING size) SELECT count(*), COALESCE(sum(size), 0) FROM gone",
+                ingestion_id,
+                *values,
+            )
+        return Cleared(files=int(row[0]), bytes=int(row[1]))
 
     async def table_schema(self, ingestion_id: str) -> str:
         value = await self._pool.fetchval(

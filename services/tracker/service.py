@@ -13,7 +13,17 @@ from typing import Any
 from services.shared.auth import Principal, Role
 from services.shared.errors import FieldViolation, InvalidArgument, NotFound
 from services.shared.pagination import decode_page_token, encode_page_token, page_size_or_default
-from services.tracker.models import FILE_STATUSES, Batch, Claim, FileEntry, FileFailure, ProcessedFile, Run
+from services.tracker.models import (
+    FILE_STATUSES,
+    Batch,
+    Claim,
+    Cleared,
+    FileEntry,
+    FileFailure,
+    FileSelection,
+    ProcessedFile,
+    Run,
+)
 from services.tracker.repository import RunRepository
 
 MIN_LEASE_SECONDS = 5
@@ -74,9 +84,16 @@ class TrackerService:
         token = encode_page_token([page[-1].key, page[-1].etag]) if len(rows) > size else ""
         return page, token
 
-    async def clear_files(self, caller: Principal, ingestion_id: str) -> int:
+    async def clear_files(
+        self, caller: Principal, ingestion_id: str, selection: FileSelection, *, dry_run: bool
+    ) -> Cleared:
         caller.require(Role.EDITOR, "clearing processed files")
-        return await self._runs.clear_files(ingestion_id)
+        if selection.status and selection.status not in ("PROCESSED", "FAILED", "SKIPPED"):
+            raise InvalidArgument.of([FieldViolation("status", "must be PROCESSED, FAILED or SKIPPED")])
+        after, before = selection.modified_after, selection.modified_before
+        if after is not None and before is not None and after >= before:
+            raise InvalidArgument.of([FieldViolation("modified_before_time", "must be later than modified_after_time")])
+        return await self._runs.clear_files(ingestion_id, selection, dry_run=dry_run)
 
     async def table_schema(self, caller: Principal, ingestion_id: str) -> str:
         caller.require(Role.VIEWER, "reading ingestion state")

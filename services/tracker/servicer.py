@@ -11,8 +11,9 @@ from autoloader.tracker.v1 import tracker_pb2 as pb
 from autoloader.tracker.v1 import tracker_pb2_grpc as pb_grpc
 from services.shared.interceptors import principal
 from services.shared.process_info import start_timestamp, version
+from services.shared.timestamps import from_timestamp
 from services.tracker.convert import batch_to_pb, entry_from_pb, processed_file_to_pb, run_to_pb
-from services.tracker.models import FileFailure
+from services.tracker.models import FileFailure, FileSelection
 from services.tracker.service import TrackerService
 
 
@@ -41,7 +42,19 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
         return pb.ListFilesResponse(processed_files=[processed_file_to_pb(f) for f in files], next_page_token=token)
 
     async def ClearFiles(self, request: pb.ClearFilesRequest, context: Any) -> pb.ClearFilesResponse:
-        return pb.ClearFilesResponse(files_cleared=await self._tracker.clear_files(principal(), request.ingestion_id))
+        selection = FileSelection(
+            key_prefix=request.key_prefix,
+            keys=tuple(request.keys),
+            status=request.status,
+            modified_after=from_timestamp(request.modified_after_time)
+            if request.HasField("modified_after_time")
+            else None,
+            modified_before=from_timestamp(request.modified_before_time)
+            if request.HasField("modified_before_time")
+            else None,
+        )
+        cleared = await self._tracker.clear_files(principal(), request.ingestion_id, selection, dry_run=request.dry_run)
+        return pb.ClearFilesResponse(files_cleared=cleared.files, bytes_cleared=cleared.bytes)
 
     async def ClaimRun(self, request: pb.ClaimRunRequest, context: Any) -> pb.ClaimRunResponse:
         claim = await self._tracker.claim_run(principal(), request.executor_id, request.lease_seconds)

@@ -193,6 +193,8 @@ def test_readme_walkthrough_loads_new_files_once_and_starts_over(home: Path, tmp
 
         # Full reprocess: drop and clear, then every file exactly once.
         assert cli(up, "sql", "DROP TABLE analytics.dim_users").returncode == 0
+        dry = cli(up, "clear-processed-files", "users-snapshot-ingestion", "--prefix", "part-1", "--dry-run")
+        assert dry.stdout.startswith("Would clear 1 processed file records"), dry.stdout + dry.stderr
         cleared = cli(up, "clear-processed-files", "users-snapshot-ingestion")
         assert cleared.stdout.strip() == "Cleared 3 processed file records"
         assert cli(up, "run", "users-snapshot-ingestion", "--wait").returncode == 0
