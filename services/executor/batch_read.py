@@ -129,9 +129,7 @@ class BatchReader:
                 inferred.append(part[1])
         if not frames:
             return None
-        frame = frames[0]
-        for other in frames[1:]:
-            frame = frame.unionByName(other, allowMissingColumns=True)
+        frame = _union(frames)
         # Every CSV row keeps its raw line in _corrupt_record when it has more fields than the header.
         file_fields = [*merge_fields(inferred), make_field(CORRUPT_RECORD, "string")]
         return RawBatch(frame, file_fields, [(f["name"], "string") for f in file_fields])
@@ -197,9 +195,7 @@ class BatchReader:
         present = [p for p in parts if p is not None]
         if not present:
             return None
-        frame = present[0].frame
-        for part in present[1:]:
-            frame = frame.unionByName(part.frame, allowMissingColumns=True)
+        frame = _union([p.frame for p in present])
         file_fields = merge_fields([p.file_fields for p in present])
         return RawBatch(frame, file_fields, [(f["name"], f["type"]) for f in file_fields])
 
@@ -220,6 +216,14 @@ class BatchReader:
 def _with_file_metadata(frame: Any) -> Any:
     # Spark's hidden _metadata column exists only on a file scan, so it is taken before frames are joined.
     return frame.selectExpr("*", f"_metadata AS {META}")
+
+
+def _union(frames: list[Any]) -> Any:
+    """The frames' rows in one frame, columns matched by name (a column one frame lacks is null there)."""
+    frame = frames[0]
+    for other in frames[1:]:
+        frame = frame.unionByName(other, allowMissingColumns=True)
+    return frame
 
 
 def _grouped(files: Sequence[FileEntry], marks: dict[str, bytes]) -> list[list[FileEntry]]:

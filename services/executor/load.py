@@ -406,10 +406,8 @@ class TableLoader:
             raise RuntimeError(f"the staged snapshot of batch {spec.batch_key} was not found after writing")
         return staged
 
-    def _failures_in_summary(self, spec: BatchSpec) -> list[tuple[FileEntry, str]]:
-        # Read from the staged snapshot: a cherry-picked copy on main does not keep custom properties.
-        staged = self._staged(spec.table, spec.batch_key)
-        text = (staged.summary().get("autoloader.failed-files") if staged is not None else None) or ""
+    def _failures_in_summary(self, spec: BatchSpec, summary: Any) -> list[tuple[FileEntry, str]]:
+        text = (summary.get("autoloader.failed-files") if summary is not None else None) or ""
         by_key = {(f.key, f.etag): f for f in spec.files}
         failures = []
         for line in text.splitlines():
@@ -418,17 +416,19 @@ class TableLoader:
                 failures.append((by_key[(key, etag)], message))
         return failures
 
-    def _rows(self, spec: BatchSpec, snapshot_id: int) -> int:
+    def _rows(self, spec: BatchSpec, snapshot_id: int, summary: Any) -> int:
         """Rows the batch wrote: the merged source rows for a merge (a merge also rewrites untouched rows),
         else the rows the snapshot added."""
-        staged = self._staged(spec.table, spec.batch_key)
-        merged = staged.summary().get(ROWS_PROPERTY) if staged is not None else None
+        merged = summary.get(ROWS_PROPERTY) if summary is not None else None
         return int(merged) if merged is not None else self.rows_added(spec.table, snapshot_id)
 
     def _result(self, spec: BatchSpec, snapshot_id: int) -> LoadResult:
+        # The staged snapshot's summary: a cherry-picked copy on main does not keep custom properties.
+        staged = self._staged(spec.table, spec.batch_key)
+        summary = staged.summary() if staged is not None else None
         return LoadResult(
             snapshot_id=snapshot_id,
-            rows_written=self._rows(spec, snapshot_id),
-            failures=self._failures_in_summary(spec),
+            rows_written=self._rows(spec, snapshot_id, summary),
+            failures=self._failures_in_summary(spec, summary),
             table_schema=self.table_schema(spec.table),
         )

@@ -88,7 +88,8 @@ class TrackerService:
         self, caller: Principal, ingestion_id: str, selection: FileSelection, *, dry_run: bool
     ) -> Cleared:
         caller.require(Role.EDITOR, "clearing processed files")
-        if selection.status and selection.status not in ("PROCESSED", "FAILED", "SKIPPED"):
+        # CLAIMED records belong to a run in progress and are never cleared.
+        if selection.status and selection.status not in set(FILE_STATUSES) - {"CLAIMED"}:
             raise InvalidArgument.of([FieldViolation("status", "must be PROCESSED, FAILED or SKIPPED")])
         after, before = selection.modified_after, selection.modified_before
         if after is not None and before is not None and after >= before:
