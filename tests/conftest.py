@@ -10,7 +10,9 @@ import pytest_asyncio
 
 from autoloader.stack.postgres import EmbeddedPostgres
 from services.shared import logging as service_logging
+from tests.support.clock import ShiftedClock
 from tests.support.stack import InProcessStack, start_stack
+from tests.support.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -48,19 +50,43 @@ async def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     """
     service_logging.configure("tests", "WARNING")
     home: Path = tmp_path_factory.mktemp("home")
-    running = await start_stack(await create_database(postgres_url, "autoloader_api"), home)
+    # No executor answers previews here unless a test starts one: they give up after 2 s.
+    running = await start_stack(
+        await create_database(postgres_url, "autoloader_api"), home, preview_timeout_seconds=2.0
+    )
     try:
         yield running
     finally:
         await running.stop()
 
 
+@pytest.fixture(scope="session")
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A webhook target on a loopback port that `loading_stack` allowlists (and no other loopback port)."""
+    receiver = WebhookReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def loading_stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessStack]:
-    """A stack whose executor runs its pull loop with a real SparkSession (Iceberg on the same PostgreSQL)."""
+async def loading_stack(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory, webhook_receiver: WebhookReceiver
+) -> AsyncIterator[InProcessStack]:
+    """A stack whose executor runs its pull loop with a real SparkSession (Iceberg on the same PostgreSQL).
+
+    Its control service reads a clock the tests move forward (stack.clock) to drive schedules."""
     service_logging.configure("tests", "WARNING")
     home: Path = tmp_path_factory.mktemp("loading-home")
-    running = await start_stack(postgres_url, home, with_worker=True, lease_seconds=10)
+    running = await start_stack(
+        postgres_url,
+        home,
+        with_worker=True,
+        lease_seconds=10,
+        clock=ShiftedClock(),
+        webhook_allowlist=f"127.0.0.1:{webhook_receiver.port}",
+    )
     try:
         yield running
     finally:

@@ -16,7 +16,7 @@ from autoloader.executor.v1 import executor_pb2_grpc as epb_grpc
 from autoloader.tracker.v1 import tracker_pb2 as tpb
 from autoloader.tracker.v1 import tracker_pb2_grpc as tpb_grpc
 
-TERMINAL = {"SUCCESS": 0, "PARTIAL_SUCCESS": 3, "FAILED": 1}
+TERMINAL = {"SUCCESS": 0, "PARTIAL_SUCCESS": 3, "FAILED": 1, "CANCELLED": 4}
 
 
 def _control(connection: Connection) -> pb_grpc.ControlServiceStub:

@@ -155,7 +155,10 @@ class Stack:
         tracker = self._spawn("tracker", "services.tracker", db_env)
         tracker_address = f"127.0.0.1:{tracker.port(deadline)}"
         clients_env = {**db_env, "AUTOLOADER_TRACKER_ADDRESS": tracker_address}
-        control = self._spawn("control", "services.control", clients_env)
+        # Control queues scheduled runs with the service token.
+        control = self._spawn(
+            "control", "services.control", {**clients_env, "AUTOLOADER_TOKEN": credentials.executor_token}
+        )
         executor = self._spawn(
             "executor", "services.executor", {**clients_env, "AUTOLOADER_TOKEN": credentials.executor_token}
         )

@@ -7,21 +7,39 @@ import grpc
 
 from autoloader.control.v1 import control_pb2, control_pb2_grpc
 from services.control.repository import MIGRATIONS, SCHEMA, IngestionRepository, RequestLog
+from services.control.schedule_repository import ScheduleRepository
+from services.control.scheduler import Scheduler
 from services.control.service import IngestionService, TokenService
 from services.control.servicer import ControlServicer
 from services.control.tracker_client import TrackerClient
+from services.shared.clock import Clock, SystemClock
 from services.shared.config import ControlSettings
+from services.shared.periodic import Periodic
 from services.shared.service_runtime import AddServicers, RunningService, start_service
 from services.shared.token_repository import TokenRepository
 
 SERVICE_NAME = control_pb2.DESCRIPTOR.services_by_name["ControlService"].full_name
 
 
-async def start(settings: ControlSettings) -> RunningService:
+async def start(settings: ControlSettings, *, clock: Clock | None = None) -> RunningService:
+    """Serve the control API; with a service token, also fire schedules (clock: a test's, else the system's)."""
     tracker_channel = grpc.aio.insecure_channel(settings.tracker_address)
+    clock = clock or SystemClock()
+    schedulers: list[Scheduler] = []
 
     def build(pool: asyncpg.Pool) -> AddServicers:
-        ingestions = IngestionService(IngestionRepository(pool), TrackerClient(tracker_channel))
+        tracker = TrackerClient(tracker_channel)
+        schedules = ScheduleRepository(pool)
+        ingestions = IngestionService(
+            IngestionRepository(pool),
+            tracker,
+            schedules=schedules,
+            clock=clock,
+            outbound=settings.outbound_policy(),
+            preview_timeout=settings.preview_timeout_seconds,
+        )
+        if settings.token is not None:
+            schedulers.append(Scheduler(schedules, tracker, clock, service_token=settings.token.get_secret_value()))
         servicer = ControlServicer(ingestions, TokenService(TokenRepository(pool)), RequestLog(pool))
 
         def add(server: grpc.aio.Server) -> None:
@@ -36,5 +54,10 @@ async def start(settings: ControlSettings) -> RunningService:
         service_names=[SERVICE_NAME],
         build=build,
     )
+    for scheduler in schedulers:
+        loop = Periodic("scheduler", scheduler.poll, settings.schedule_poll_seconds)
+        loop.start()
+        running.on_stop.append(loop.stop)
+        running.background["scheduler"] = scheduler
     running.on_stop.append(tracker_channel.close)
     return running

@@ -6,6 +6,7 @@ from typing import Any
 
 from autoloader.control.v1 import control_pb2 as pb
 from services.control import models
+from services.control.schedule_repository import TickRecord
 from services.shared.auth import Role, TokenRecord
 from services.shared.timestamps import to_timestamp
 
@@ -42,6 +43,15 @@ def ingestion_from_pb(message: pb.Ingestion) -> models.Ingestion:
             enabled=message.metadata_columns.enabled,
             prefix=message.metadata_columns.prefix or models.DEFAULT_METADATA_PREFIX,
         ),
+        webhook=_webhook_from_pb(message.webhook) if message.HasField("webhook") else None,
+    )
+
+
+def _webhook_from_pb(message: pb.Webhook) -> models.Webhook:
+    return models.Webhook(
+        url=message.url,
+        secret=message.secret,
+        max_attempts=message.max_attempts if message.HasField("max_attempts") else models.DEFAULT_WEBHOOK_ATTEMPTS,
     )
 
 
@@ -72,8 +82,9 @@ def columns_to_pb(columns: tuple[models.Column, ...] | list[models.Column]) -> l
     return [pb.Column(name=c.name, type=c.type) for c in columns]
 
 
-def ingestion_to_pb(ingestion: models.Ingestion) -> pb.Ingestion:
-    source, destination, schema = ingestion.source, ingestion.destination, ingestion.schema
+def ingestion_to_pb(ingestion: models.Ingestion, *, reveal_secrets: bool = False) -> pb.Ingestion:
+    """The message users see (secrets masked), or with reveal_secrets the copy a run works from."""
+    source, destination, schema, webhook = ingestion.source, ingestion.destination, ingestion.schema, ingestion.webhook
     return pb.Ingestion(
         ingestion_id=ingestion.ingestion_id,
         name=ingestion.name,
@@ -115,9 +126,19 @@ def ingestion_to_pb(ingestion: models.Ingestion) -> pb.Ingestion:
         metadata_columns=pb.MetadataColumns(
             enabled=ingestion.metadata_columns.enabled, prefix=ingestion.metadata_columns.prefix
         ),
+        webhook=(
+            pb.Webhook(
+                url=webhook.url,
+                secret=webhook.secret if reveal_secrets else models.MASKED_SECRET,
+                max_attempts=webhook.max_attempts,
+            )
+            if webhook
+            else None
+        ),
         owner=ingestion.owner,
         create_time=to_timestamp(ingestion.create_time),
         update_time=to_timestamp(ingestion.update_time),
+        next_fire_time=to_timestamp(ingestion.next_fire_time),
     )
 
 
@@ -137,4 +158,15 @@ def token_to_pb(token: TokenRecord) -> pb.Token:
         create_time=to_timestamp(token.create_time),
         revoke_time=to_timestamp(token.revoke_time),
         created_by=token.created_by,
+    )
+
+
+def tick_to_pb(tick: TickRecord) -> pb.ScheduleTick:
+    return pb.ScheduleTick(
+        tick_time=to_timestamp(tick.tick_time),
+        outcome=tick.outcome,
+        run_id=tick.run_id,
+        missed_ticks=tick.missed_ticks,
+        detail=tick.detail,
+        handle_time=to_timestamp(tick.handle_time),
     )

@@ -80,6 +80,18 @@ class Schedule:
     timezone: str = ""
 
 
+DEFAULT_WEBHOOK_ATTEMPTS = 6
+# What reads show instead of a stored secret; writing it back keeps the stored one.
+MASKED_SECRET = "****"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str = ""
+    secret: str = ""
+    max_attempts: int = DEFAULT_WEBHOOK_ATTEMPTS
+
+
 @dataclass(frozen=True)
 class Ingestion:
     ingestion_id: str = ""
@@ -93,19 +105,21 @@ class Ingestion:
     enabled: bool = True
     schema: SchemaPolicy = field(default_factory=SchemaPolicy)
     metadata_columns: MetadataColumns = field(default_factory=MetadataColumns)
+    webhook: Webhook | None = None
     owner: str = ""
     create_time: datetime | None = None
     update_time: datetime | None = None
+    next_fire_time: datetime | None = None
 
 
 # Set by the service, never by a client.
-OUTPUT_ONLY_FIELDS = frozenset({"ingestion_id", "owner", "create_time", "update_time"})
+OUTPUT_ONLY_FIELDS = frozenset({"ingestion_id", "owner", "create_time", "update_time", "next_fire_time"})
 
 
 def updatable_paths() -> frozenset[str]:
     """Every field path an update may name: top-level fields and the fields of nested messages."""
     paths: set[str] = set()
-    defaults = {"schedule": Schedule()}
+    defaults = {"schedule": Schedule(), "webhook": Webhook()}
     for top in fields(Ingestion):
         if top.name in OUTPUT_ONLY_FIELDS:
             continue

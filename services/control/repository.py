@@ -10,7 +10,15 @@ from typing import Any
 
 import asyncpg
 
-from services.control.models import Destination, Ingestion, MetadataColumns, Schedule, SchemaPolicy, Source
+from services.control.models import (
+    Destination,
+    Ingestion,
+    MetadataColumns,
+    Schedule,
+    SchemaPolicy,
+    Source,
+    Webhook,
+)
 from services.shared.errors import Aborted, AlreadyExists, InvalidArgument
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -18,14 +26,15 @@ SCHEMA = "control"
 # How long a retry waits for the first call with the same request_id to finish.
 PENDING_WAIT_SECONDS = 30.0
 
-_COLUMNS = (
+COLUMNS = (
     "ingestion_id, name, source, destination, max_retries, max_files_per_run, max_bytes_per_run,"
-    " schedule, enabled, schema, metadata_columns, owner, create_time, update_time"
+    " schedule, enabled, schema, metadata_columns, webhook, owner, create_time, update_time, next_fire_time"
 )
 
 
-def _ingestion(row: asyncpg.Record) -> Ingestion:
+def ingestion_from_row(row: asyncpg.Record) -> Ingestion:
     schedule = json.loads(row["schedule"]) if row["schedule"] else None
+    webhook = json.loads(row["webhook"]) if row["webhook"] else None
     return Ingestion(
         ingestion_id=row["ingestion_id"],
         name=row["name"],
@@ -39,9 +48,11 @@ def _ingestion(row: asyncpg.Record) -> Ingestion:
         # Rows written before these settings existed hold NULL: the defaults apply.
         schema=SchemaPolicy.from_dict(json.loads(row["schema"] or "{}")),
         metadata_columns=MetadataColumns(**json.loads(row["metadata_columns"] or "{}")),
+        webhook=Webhook(**webhook) if webhook else None,
         owner=row["owner"],
         create_time=row["create_time"],
         update_time=row["update_time"],
+        next_fire_time=row["next_fire_time"],
     )
 
 
@@ -57,6 +68,8 @@ def _values(ingestion: Ingestion) -> list[Any]:
         ingestion.enabled,
         json.dumps(asdict(ingestion.schema)),
         json.dumps(asdict(ingestion.metadata_columns)),
+        json.dumps(asdict(ingestion.webhook)) if ingestion.webhook else None,
+        ingestion.next_fire_time,
     ]
 
 
@@ -68,43 +81,44 @@ class IngestionRepository:
         try:
             row = await self._pool.fetchrow(
                 f"INSERT INTO control.ingestions (ingestion_id, owner, name, source, destination, max_retries,"
-                f" max_files_per_run, max_bytes_per_run, schedule, enabled, schema, metadata_columns)"
-                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {_COLUMNS}",
+                f" max_files_per_run, max_bytes_per_run, schedule, enabled, schema, metadata_columns, webhook,"
+                f" next_fire_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                f" RETURNING {COLUMNS}",
                 ingestion.ingestion_id,
                 ingestion.owner,
                 *_values(ingestion),
             )
         except asyncpg.UniqueViolationError as e:
             raise AlreadyExists(f"ingestion '{ingestion.ingestion_id}' already exists") from e
-        return _ingestion(row)
+        return ingestion_from_row(row)
 
     async def get(self, ingestion_id: str) -> Ingestion | None:
         row = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM control.ingestions WHERE ingestion_id = $1", ingestion_id
+            f"SELECT {COLUMNS} FROM control.ingestions WHERE ingestion_id = $1", ingestion_id
         )
-        return _ingestion(row) if row else None
+        return ingestion_from_row(row) if row else None
 
     async def list_after(self, after_id: str, limit: int) -> list[Ingestion]:
         """Keyset pagination: ingestions whose id sorts after after_id."""
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM control.ingestions WHERE ingestion_id > $1 ORDER BY ingestion_id LIMIT $2",
+            f"SELECT {COLUMNS} FROM control.ingestions WHERE ingestion_id > $1 ORDER BY ingestion_id LIMIT $2",
             after_id,
             limit,
         )
-        return [_ingestion(r) for r in rows]
+        return [ingestion_from_row(r) for r in rows]
 
     async def update(self, ingestion: Ingestion, *, expected_update_time: Any) -> Ingestion | None:
         """Write the new configuration unless someone changed it since it was read (then None)."""
         row = await self._pool.fetchrow(
             f"UPDATE control.ingestions SET name = $2, source = $3, destination = $4, max_retries = $5,"
             f" max_files_per_run = $6, max_bytes_per_run = $7, schedule = $8, enabled = $9, schema = $10,"
-            f" metadata_columns = $11, update_time = clock_timestamp()"
-            f" WHERE ingestion_id = $1 AND update_time = $12 RETURNING {_COLUMNS}",
+            f" metadata_columns = $11, webhook = $12, next_fire_time = $13, update_time = clock_timestamp()"
+            f" WHERE ingestion_id = $1 AND update_time = $14 RETURNING {COLUMNS}",
             ingestion.ingestion_id,
             *_values(ingestion),
             expected_update_time,
         )
-        return _ingestion(row) if row else None
+        return ingestion_from_row(row) if row else None
 
     async def delete(self, ingestion_id: str) -> bool:
         result: str = await self._pool.execute("DELETE FROM control.ingestions WHERE ingestion_id = $1", ingestion_id)

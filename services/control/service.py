@@ -2,28 +2,72 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from dataclasses import replace
+from datetime import datetime
 
 from autoloader.tracker.v1 import tracker_pb2 as tpb
-from services.control.models import OUTPUT_ONLY_FIELDS, Column, Ingestion, apply_paths, updatable_paths
+from services.control.models import (
+    MASKED_SECRET,
+    OUTPUT_ONLY_FIELDS,
+    Column,
+    Ingestion,
+    apply_paths,
+    updatable_paths,
+)
 from services.control.repository import IngestionRepository
+from services.control.schedule_repository import ScheduleRepository, TickRecord
+from services.control.scheduler import with_next_fire_time
 from services.control.schema_ddl import columns_from_spark_json
 from services.control.tracker_client import TrackerClient
 from services.control.validation import explicit_columns, validate, validate_ingestion_id
 from services.shared.auth import Principal, Role, TokenRecord, new_secret, new_token_id
-from services.shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
-from services.shared.pagination import decode_page_token, encode_page_token, page_size_or_default
+from services.shared.clock import Clock
+from services.shared.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from services.shared.outbound_http import AddressPolicy, check_url
+from services.shared.pagination import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size_or_default
 from services.shared.token_repository import TokenRepository
 
+DEFAULT_PREVIEW_FILES = 20
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
 class IngestionService:
-    def __init__(self, ingestions: IngestionRepository, tracker: TrackerClient) -> None:
+    def __init__(
+        self,
+        ingestions: IngestionRepository,
+        tracker: TrackerClient,
+        *,
+        schedules: ScheduleRepository,
+        clock: Clock,
+        outbound: AddressPolicy,
+        preview_timeout: float = 60.0,
+    ) -> None:
+        self._preview_timeout = preview_timeout
         self._ingestions = ingestions
         self._tracker = tracker
+        self._schedules = schedules
+        self._clock = clock
+        self._outbound = outbound
+
+    async def _checked(self, ingestion: Ingestion) -> Ingestion:
+        """Validated, with its webhook address allowed and its next fire time set from now."""
+        validate(ingestion)
+        if ingestion.webhook is not None:
+            refusal = await asyncio.to_thread(check_url, ingestion.webhook.url, self._outbound)
+            if refusal:
+                raise InvalidArgument.of([FieldViolation("webhook.url", f"is not allowed: {refusal}")])
+        return with_next_fire_time(ingestion, self._clock)
 
     async def create(self, caller: Principal, ingestion: Ingestion) -> Ingestion:
         caller.require(Role.EDITOR, "creating an ingestion")
@@ -34,9 +78,8 @@ class IngestionService:
                 ingestion_id=ingestion.ingestion_id or f"ingestion-{secrets.token_hex(3)}",
                 owner=caller.name,
             )
-            validate(candidate)
             try:
-                return await self._ingestions.insert(candidate)
+                return await self._ingestions.insert(await self._checked(candidate))
             except AlreadyExists:
                 if not generated:
                     raise
@@ -63,9 +106,11 @@ class IngestionService:
         current = await self.get(caller, ingestion_id)
         caller.require_owner_or_admin(current.owner, f"changing ingestion '{ingestion_id}'")
         _check_update_paths(paths)
-        updated = apply_paths(current, changes, paths)
-        validate(updated)
-        saved = await self._ingestions.update(updated, expected_update_time=current.update_time)
+        updated = _keep_stored_secret(current, apply_paths(current, changes, paths))
+        checked = await self._checked(updated)
+        if (updated.schedule, updated.enabled) == (current.schedule, current.enabled):
+            checked = replace(checked, next_fire_time=current.next_fire_time)  # the schedule did not change
+        saved = await self._ingestions.update(checked, expected_update_time=current.update_time)
         if saved is None:
             raise Aborted(f"ingestion '{ingestion_id}' was changed or deleted concurrently; read it and retry")
         return saved
@@ -104,11 +149,68 @@ class IngestionService:
         configured = explicit_columns(ingestion.schema)
         return ("configured", configured) if configured else ("", [])
 
+    async def preview(
+        self, caller: Principal, ingestion_id: str, page_size: int
+    ) -> tuple[Ingestion, tpb.PreviewResult]:
+        """What the next run would load, planned from a fresh listing by an executor and the tracker."""
+        ingestion = await self.get(caller, ingestion_id)
+        size = DEFAULT_PREVIEW_FILES if page_size == 0 else page_size
+        if not 0 < size <= MAX_PAGE_SIZE:
+            raise InvalidArgument.of([FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+        preview_id = await self._tracker.create_preview(ingestion, size)
+        deadline = asyncio.get_running_loop().time() + self._preview_timeout
+        delay = 0.05
+        while True:
+            answer = await self._tracker.get_preview(preview_id)
+            if answer.status == "DONE":
+                return ingestion, answer.result
+            if answer.status == "FAILED":
+                raise FailedPrecondition(f"the source of '{ingestion_id}' could not be listed: {answer.error}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise Unavailable(
+                    f"no executor answered the preview within {self._preview_timeout:g}s; is an executor running?"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def list_deliveries(
+        self, caller: Principal, ingestion_id: str, page_size: int, page_token: str
+    ) -> tpb.ListDeliveriesResponse:
+        await self.get(caller, ingestion_id)
+        return await self._tracker.list_deliveries(ingestion_id, page_size, page_token)
+
+    async def cancel_run(self, caller: Principal, run_id: str) -> tpb.Run:
+        run = await self._tracker.get_run(run_id)
+        ingestion = await self._ingestions.get(run.ingestion_id)
+        # A run of a deleted ingestion has no owner left: only admins may cancel it.
+        caller.require_owner_or_admin(ingestion.owner if ingestion else "", f"cancelling run '{run_id}'")
+        return await self._tracker.cancel_run(run_id)
+
+    async def list_ticks(
+        self, caller: Principal, ingestion_id: str, page_size: int, page_token: str
+    ) -> tuple[list[TickRecord], str]:
+        await self.get(caller, ingestion_id)
+        size = page_size_or_default(page_size)
+        after = decode_page_token(page_token, 1)
+        rows = await self._schedules.list_ticks(
+            ingestion_id, (datetime.fromisoformat(after[0]),) if after else None, size + 1
+        )
+        page = rows[:size]
+        next_token = encode_page_token([page[-1].tick_time.isoformat()]) if len(rows) > size else ""
+        return page, next_token
+
     async def clear_files(self, caller: Principal, request: tpb.ClearFilesRequest) -> tpb.ClearFilesResponse:
         """Clear the selected processed-file records (all by default); with dry_run only count them."""
         ingestion = await self.get(caller, request.ingestion_id)
         caller.require_owner_or_admin(ingestion.owner, f"clearing processed files of '{request.ingestion_id}'")
         return await self._tracker.clear_files(request)
+
+
+def _keep_stored_secret(current: Ingestion, updated: Ingestion) -> Ingestion:
+    """Writing back the masked secret a read showed keeps the stored secret."""
+    if updated.webhook is None or updated.webhook.secret != MASKED_SECRET or current.webhook is None:
+        return updated
+    return replace(updated, webhook=replace(updated.webhook, secret=current.webhook.secret))
 
 
 def _check_update_paths(paths: list[str]) -> None:

@@ -16,8 +16,10 @@ from services.control.convert import (
     ingestion_to_pb,
     role_from_pb,
     role_to_pb,
+    tick_to_pb,
     token_to_pb,
 )
+from services.control.preview_warnings import preview_warnings
 from services.control.repository import RequestLog
 from services.control.schema_ddl import to_ddl
 from services.control.service import IngestionService, TokenService
@@ -135,6 +137,44 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
             response.bytes_cleared = cleared.bytes_cleared
             response.dry_run = request.dry_run
         return response
+
+    async def PreviewIngestion(self, request: pb.PreviewIngestionRequest, context: Any) -> pb.PreviewIngestionResponse:
+        ingestion, result = await self._ingestions.preview(principal(), request.ingestion_id, request.page_size)
+        return pb.PreviewIngestionResponse(
+            ingestion_id=ingestion.ingestion_id,
+            files_to_process=result.files_to_process,
+            bytes_to_process=result.bytes_to_process,
+            files=result.files,
+            files_pending=result.files_pending,
+            bytes_pending=result.bytes_pending,
+            files_discovered=result.files_discovered,
+            files_skipped=result.files_skipped,
+            table_exists=result.table_exists,
+            warnings=preview_warnings(ingestion, result),
+            active_run_id=result.active_run_id,
+        )
+
+    async def ListWebhookDeliveries(
+        self, request: pb.ListWebhookDeliveriesRequest, context: Any
+    ) -> pb.ListWebhookDeliveriesResponse:
+        page = await self._ingestions.list_deliveries(
+            principal(), request.ingestion_id, request.page_size, request.page_token
+        )
+        return pb.ListWebhookDeliveriesResponse(deliveries=page.deliveries, next_page_token=page.next_page_token)
+
+    async def CancelRun(self, request: pb.CancelRunRequest, context: Any) -> pb.CancelRunResponse:
+        async def cancel() -> pb.CancelRunResponse:
+            return pb.CancelRunResponse(run=await self._ingestions.cancel_run(principal(), request.run_id))
+
+        return await self._once("CancelRun", request.request_id, pb.CancelRunResponse, cancel)
+
+    async def ListScheduleTicks(
+        self, request: pb.ListScheduleTicksRequest, context: Any
+    ) -> pb.ListScheduleTicksResponse:
+        ticks, next_token = await self._ingestions.list_ticks(
+            principal(), request.ingestion_id, request.page_size, request.page_token
+        )
+        return pb.ListScheduleTicksResponse(ticks=[tick_to_pb(t) for t in ticks], next_page_token=next_token)
 
     async def GetCaller(self, request: pb.GetCallerRequest, context: Any) -> pb.GetCallerResponse:
         caller = principal()

@@ -14,14 +14,23 @@ from services.shared.grpc_client import call
 SERVICE = "tracker"
 
 
+def _frozen_config(ingestion: Ingestion) -> struct_pb2.Struct:
+    """The configuration a run (or preview) works from, secrets included."""
+    config = struct_pb2.Struct()
+    config.update(
+        json_format.MessageToDict(ingestion_to_pb(ingestion, reveal_secrets=True), preserving_proto_field_name=True)
+    )
+    return config
+
+
 class TrackerClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = tpb_grpc.TrackerServiceStub(channel)
 
     async def create_run(self, ingestion: Ingestion, trigger: str) -> tpb.Run:
-        config = struct_pb2.Struct()
-        config.update(json_format.MessageToDict(ingestion_to_pb(ingestion), preserving_proto_field_name=True))
-        request = tpb.CreateRunRequest(ingestion_id=ingestion.ingestion_id, ingestion=config, trigger=trigger)
+        request = tpb.CreateRunRequest(
+            ingestion_id=ingestion.ingestion_id, ingestion=_frozen_config(ingestion), trigger=trigger
+        )
         response: tpb.CreateRunResponse = await call(SERVICE, self._stub.CreateRun, request)
         return response.run
 
@@ -48,3 +57,29 @@ class TrackerClient:
         request = tpb.GetIngestionStateRequest(ingestion_id=ingestion_id)
         response: tpb.GetIngestionStateResponse = await call(SERVICE, self._stub.GetIngestionState, request)
         return response.table_schema
+
+    async def get_run(self, run_id: str) -> tpb.Run:
+        response: tpb.GetRunResponse = await call(SERVICE, self._stub.GetRun, tpb.GetRunRequest(run_id=run_id))
+        return response.run
+
+    async def cancel_run(self, run_id: str) -> tpb.Run:
+        request = tpb.CancelRunRequest(run_id=run_id)
+        response: tpb.CancelRunResponse = await call(SERVICE, self._stub.CancelRun, request)
+        return response.run
+
+    async def create_preview(self, ingestion: Ingestion, page_size: int) -> str:
+        request = tpb.CreatePreviewRequest(
+            ingestion_id=ingestion.ingestion_id, ingestion=_frozen_config(ingestion), page_size=page_size
+        )
+        response: tpb.CreatePreviewResponse = await call(SERVICE, self._stub.CreatePreview, request)
+        return response.preview_id
+
+    async def get_preview(self, preview_id: str) -> tpb.GetPreviewResponse:
+        request = tpb.GetPreviewRequest(preview_id=preview_id)
+        response: tpb.GetPreviewResponse = await call(SERVICE, self._stub.GetPreview, request)
+        return response
+
+    async def list_deliveries(self, ingestion_id: str, page_size: int, page_token: str) -> tpb.ListDeliveriesResponse:
+        request = tpb.ListDeliveriesRequest(ingestion_id=ingestion_id, page_size=page_size, page_token=page_token)
+        response: tpb.ListDeliveriesResponse = await call(SERVICE, self._stub.ListDeliveries, request)
+        return response

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 import zoneinfo
 from dataclasses import fields, is_dataclass
 from urllib.parse import unquote, urlsplit
 
 from croniter import croniter
 
-from services.control.models import Column, Destination, Ingestion, MetadataColumns, Schedule, SchemaPolicy, Source
+from services.control.models import (
+    Column,
+    Destination,
+    Ingestion,
+    MetadataColumns,
+    Schedule,
+    SchemaPolicy,
+    Source,
+    Webhook,
+)
 from services.control.schema_ddl import DdlError, check_name, parse_columns, parse_type
 from services.shared.errors import FieldViolation, InvalidArgument
 from services.shared.spark_types import parse_partition
@@ -94,6 +104,8 @@ def validate(ingestion: Ingestion) -> None:
             violations.append(FieldViolation(name, "must be at least 1 when set"))
     if ingestion.schedule is not None:
         violations += _schedule(ingestion.schedule)
+    if ingestion.webhook is not None:
+        violations += _webhook(ingestion.webhook)
     if violations:
         raise InvalidArgument.of(violations)
 
@@ -323,4 +335,25 @@ def _schedule(schedule: Schedule) -> list[FieldViolation]:
             zoneinfo.ZoneInfo(schedule.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             violations.append(FieldViolation("schedule.timezone", "must be an IANA time zone such as Europe/Berlin"))
+    return violations
+
+
+MIN_WEBHOOK_SECRET = 16
+MAX_WEBHOOK_ATTEMPTS = 20
+
+
+def _webhook(webhook: Webhook) -> list[FieldViolation]:
+    """The shape of a webhook; whether its address may be called is checked by the service (it resolves)."""
+    violations = []
+    parsed = urllib.parse.urlsplit(webhook.url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        violations.append(FieldViolation("webhook.url", "must be an http:// or https:// URL with a host"))
+    elif parsed.username or parsed.password:
+        violations.append(FieldViolation("webhook.url", "must not carry a user name or password"))
+    elif len(webhook.url) > 2048:
+        violations.append(FieldViolation("webhook.url", "must be at most 2048 characters"))
+    if len(webhook.secret) < MIN_WEBHOOK_SECRET:
+        violations.append(FieldViolation("webhook.secret", f"must be at least {MIN_WEBHOOK_SECRET} characters"))
+    if not 1 <= webhook.max_attempts <= MAX_WEBHOOK_ATTEMPTS:
+        violations.append(FieldViolation("webhook.max_attempts", f"must be between 1 and {MAX_WEBHOOK_ATTEMPTS}"))
     return violations

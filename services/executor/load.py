@@ -8,7 +8,7 @@ retries a batch (after a crash or a lost lease) can never append it a second tim
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +60,8 @@ class BatchSpec:
     merge: MergeSpec | None = None
     # Reads the first bytes of files (CSV headers, Avro schemas) from the source.
     file_heads: FileHeads | None = None
+    # True once the run is to stop: nothing more is read or published.
+    stop_requested: Callable[[], bool] = lambda: False
 
     def read_request(self) -> ReadRequest:
         def no_access(keys: list[str]) -> dict[str, bytes]:
@@ -98,6 +100,15 @@ def short_error(error: BaseException) -> str:
         if line and not line.startswith("at "):
             lines.append(line)
     return " ".join(lines)[:MAX_ERROR_CHARS] or type(error).__name__
+
+
+class LoadStopped(Exception):
+    """The run was asked to stop before its batch was published; nothing of it is in the table."""
+
+
+def _stop_if_requested(spec: BatchSpec) -> None:
+    if spec.stop_requested():
+        raise LoadStopped(f"{spec.batch_key} stopped before it was published")
 
 
 class TableLoader:
@@ -301,8 +312,16 @@ class TableLoader:
 
     # --- the load --------------------------------------------------------------------------------------
 
+    def cancel(self, run_id: str) -> None:
+        """Cancel the Spark jobs of a run's load (they run in its job group); the load then raises."""
+        self._spark.sparkContext.cancelJobGroup(run_id)
+
     def load(self, spec: BatchSpec) -> LoadResult:
-        """Publish the batch once: roll forward what an earlier attempt did, else read, stage and publish."""
+        """Publish the batch once: roll forward what an earlier attempt did, else read, stage and publish.
+
+        Raises LoadStopped, publishing nothing, when the run is to stop before its batch was published."""
+        # Spark jobs started from this thread belong to the run's group, so cancel(run_id) reaches them.
+        self._spark.sparkContext.setJobGroup(spec.run_id, f"autoloader {spec.batch_key}", True)
         published = self.published_snapshot(spec.table, spec.batch_key)
         if published is not None:
             _log.info("batch already published", batch_key=spec.batch_key, snapshot_id=published)
@@ -319,6 +338,7 @@ class TableLoader:
             except BatchRefused:
                 raise  # the configuration refuses the batch: no file is to blame
             except Exception as error:
+                _stop_if_requested(spec)
                 failures = self.find_unreadable(spec, spec.files)
                 if not failures:
                     raise  # not a file problem (schema clash, storage down): the whole run fails
@@ -329,6 +349,7 @@ class TableLoader:
                 # Nothing to write (only empty files, or none readable): the readable ones hold 0 rows.
                 return LoadResult(failures=failures)
             failpoints.hit("after_staged_commit")
+        _stop_if_requested(spec)  # the staged snapshot stays unpublished: invisible, and never published later
         self.publish(spec.table, staged)
         failpoints.hit("after_publish")
         return self._result(spec, self.published_snapshot(spec.table, spec.batch_key) or staged)

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ import structlog
 from autoloader.tracker.v1 import tracker_pb2 as tpb
 from services.executor import credentials, failpoints
 from services.executor.discover import S3Access, file_heads, list_source
-from services.executor.load import BatchSpec, LoadResult, TableLayout, TableLoader, short_error
+from services.executor.load import BatchSpec, LoadResult, LoadStopped, TableLayout, TableLoader, short_error
 from services.executor.merge_sql import MergeSpec
 from services.executor.schema_policy import BatchRefused, SchemaSettings
 from services.executor.tracker_client import ExecutorTrackerClient, batch_from_pb, ingestion_config
@@ -32,6 +32,7 @@ _log = get_logger("pipeline")
 LISTING_CHUNK = 5000
 FINISH_ATTEMPTS = 8
 EXIT_SPARK_LOST = 70
+CANCEL_CHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -92,18 +93,33 @@ class RunConfig:
 
 
 class Lease:
-    """Renews a run's lease in the background; `lost` tells the run to stop and publish nothing."""
+    """Renews a run's lease in the background; `lost` tells the run to stop and publish nothing, and
+    `cancel_requested` that someone asked to cancel it (on_cancel is called once, on a worker thread)."""
 
-    def __init__(self, tracker: ExecutorTrackerClient, run_id: str, epoch: int, seconds: int) -> None:
+    def __init__(
+        self,
+        tracker: ExecutorTrackerClient,
+        run_id: str,
+        epoch: int,
+        seconds: int,
+        on_cancel: Callable[[], None] = lambda: None,
+    ) -> None:
         self._tracker, self._run_id, self._epoch, self._seconds = tracker, run_id, epoch, seconds
+        self._on_cancel = on_cancel
         self.lost = False
+        self.cancel_requested = False
         self._task: asyncio.Task[None] | None = None
 
     async def _renew_forever(self) -> None:
         while True:
-            await asyncio.sleep(self._seconds / 3)
+            # Often enough that a cancel request is seen within seconds, however long the lease.
+            await asyncio.sleep(min(self._seconds / 3, CANCEL_CHECK_SECONDS))
             try:
-                await self._tracker.renew_lease(self._run_id, self._epoch, self._seconds)
+                cancel = await self._tracker.renew_lease(self._run_id, self._epoch, self._seconds)
+                if cancel and not self.cancel_requested:
+                    self.cancel_requested = True
+                    _log.info("cancel requested; stopping the run's Spark work")
+                    await asyncio.to_thread(self._on_cancel)
             except Aborted:
                 self.lost = True
                 _log.warning("lease lost", run_id=self._run_id, lease_epoch=self._epoch)
@@ -161,15 +177,26 @@ class RunExecutor:
         runs out, and whoever takes it over reconciles from what the table says.
         """
         run_id, epoch = claim.run.run_id, claim.lease_epoch
+        # A cancel is honoured only for a batch this holder planned (or none yet). A batch planned by an
+        # earlier holder is completed: that holder may still publish it, and only redoing the same batch
+        # key keeps its rows from landing twice.
+        own_batch = not claim.HasField("batch")
+        loader = self._loader
         with structlog.contextvars.bound_contextvars(run_id=run_id, ingestion_id=claim.run.ingestion_id):
-            async with Lease(self._tracker, run_id, epoch, self._lease_seconds) as lease:
+            async with Lease(self._tracker, run_id, epoch, self._lease_seconds, lambda: loader.cancel(run_id)) as lease:
                 started = time.monotonic()
                 failpoints.hit("after_lease")
                 config, batch = None, None
+
+                def stop_requested() -> bool:
+                    return own_batch and (lease.cancel_requested or claim.run.cancel_requested)
+
                 try:
                     config = RunConfig.from_ingestion(ingestion_config(claim))
                     batch = batch_from_pb(claim.batch) if claim.HasField("batch") else await self._plan(claim, config)
-                    result = await self._load(claim, config, batch)
+                    if stop_requested():
+                        raise LoadStopped("cancelled before loading")
+                    result = await self._load(claim, config, batch, stop_requested)
                 except Aborted:
                     _log.warning("run taken over by another executor; stopping", lease_epoch=epoch)
                     return
@@ -177,6 +204,11 @@ class RunExecutor:
                     _log.warning("tracker unreachable; the run is left for takeover", error=error.message)
                     return
                 except Exception as error:
+                    if stop_requested() and (
+                        batch is None or config is None or not await self._published(config, batch)
+                    ):
+                        await self._cancelled(run_id, epoch)
+                        return
                     if not await asyncio.to_thread(self._loader.healthy):
                         _log.critical("the Spark session is gone; exiting so the executor restarts", exc_info=error)
                         os._exit(EXIT_SPARK_LOST)
@@ -239,7 +271,13 @@ class RunExecutor:
         _log.info("planned", files_listed=listed, file_count=len(plan.batch.files) if plan.HasField("batch") else 0)
         return batch_from_pb(plan.batch) if plan.HasField("batch") else None
 
-    async def _load(self, claim: tpb.ClaimRunResponse, config: RunConfig, batch: Batch | None) -> LoadResult:
+    async def _load(
+        self,
+        claim: tpb.ClaimRunResponse,
+        config: RunConfig,
+        batch: Batch | None,
+        stop_requested: Callable[[], bool] = lambda: False,
+    ) -> LoadResult:
         loader = self._loader
         if batch is None:
             # Nothing new: no Spark job. Re-create a dropped table from the remembered schema (DDL only).
@@ -260,11 +298,19 @@ class RunExecutor:
             layout=config.layout,
             merge=config.merge,
             file_heads=lambda keys: file_heads(config.source_uri, keys, config.s3_access()),
+            stop_requested=stop_requested,
         )
         with structlog.contextvars.bound_contextvars(batch_key=batch.batch_key, file_count=len(batch.files)):
             if config.source_uri.startswith("s3://"):
                 await asyncio.to_thread(loader.configure_s3, config.source_uri, config.s3_access())
             return await asyncio.to_thread(loader.load, spec)
+
+    async def _cancelled(self, run_id: str, epoch: int) -> None:
+        _log.info("run cancelled; nothing was published")
+        with contextlib.suppress(Aborted):  # taken over meanwhile: the new holder finishes the run
+            await self._tracker.finish_run(
+                run_id, epoch, snapshot_id=None, rows_written=0, failures=(), error="", table_schema="", cancelled=True
+            )
 
     async def _fail(self, run_id: str, epoch: int, error: Exception) -> None:
         message = short_error(error)

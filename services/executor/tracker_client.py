@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -38,12 +38,14 @@ class ExecutorTrackerClient:
             )
         return response if response.claimed else None
 
-    async def renew_lease(self, run_id: str, lease_epoch: int, lease_seconds: int) -> None:
+    async def renew_lease(self, run_id: str, lease_epoch: int, lease_seconds: int) -> bool:
+        """Extend the lease; True when someone asked to cancel the run."""
         async with translated(SERVICE):
-            await self._stub.RenewLease(
+            response: tpb.RenewLeaseResponse = await self._stub.RenewLease(
                 tpb.RenewLeaseRequest(run_id=run_id, lease_epoch=lease_epoch, lease_seconds=lease_seconds),
                 metadata=self._metadata,
             )
+        return response.cancel_requested
 
     async def register_files(self, run_id: str, lease_epoch: int, chunks: AsyncIterator[list[FileEntry]]) -> int:
         async def requests() -> AsyncIterator[tpb.RegisterFilesRequest]:
@@ -83,6 +85,7 @@ class ExecutorTrackerClient:
         error: str,
         table_schema: str,
         refused: bool = False,
+        cancelled: bool = False,
     ) -> tpb.Run:
         request = tpb.FinishRunRequest(
             run_id=run_id,
@@ -93,10 +96,34 @@ class ExecutorTrackerClient:
             error=error,
             table_schema=table_schema,
             refused=refused,
+            cancelled=cancelled,
         )
         async with translated(SERVICE):
             response: tpb.FinishRunResponse = await self._stub.FinishRun(request, metadata=self._metadata)
         return response.run
+
+    async def claim_preview(self, executor_id: str) -> tpb.ClaimPreviewResponse | None:
+        async with translated(SERVICE):
+            response: tpb.ClaimPreviewResponse = await self._stub.ClaimPreview(
+                tpb.ClaimPreviewRequest(executor_id=executor_id), metadata=self._metadata
+            )
+        return response if response.claimed else None
+
+    async def complete_preview(
+        self, preview_id: str, chunks: AsyncIterator[list[FileEntry]], *, table_exists: bool, error: Callable[[], str]
+    ) -> None:
+        """Stream the listing; error() is read once the listing ended (a failed listing ends the preview
+        FAILED with it)."""
+
+        async def requests() -> AsyncIterator[tpb.CompletePreviewRequest]:
+            yield tpb.CompletePreviewRequest(preview_id=preview_id, table_exists=table_exists)
+            async for chunk in chunks:
+                yield tpb.CompletePreviewRequest(preview_id=preview_id, files=[entry_to_pb(e) for e in chunk])
+            if message := error():
+                yield tpb.CompletePreviewRequest(preview_id=preview_id, error=message)
+
+        async with translated(SERVICE):
+            await self._stub.CompletePreview(requests(), metadata=self._metadata)
 
     async def table_schema(self, ingestion_id: str) -> str:
         async with translated(SERVICE):

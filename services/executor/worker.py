@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from services.executor.load import TableLoader
 from services.executor.pipeline import RunExecutor
+from services.executor.preview import answer_preview
 from services.executor.tracker_client import ExecutorTrackerClient
 from services.shared.logging import get_logger
 
@@ -68,6 +69,11 @@ class Worker:
             try:
                 loader = await self._ensure_loader()
                 runner = runner or RunExecutor(self._tracker, loader, lease_seconds=self._lease_seconds)
+                # Previews first: someone is waiting for each, and one takes a listing, not a Spark job.
+                preview = await self._tracker.claim_preview(self.executor_id)
+                if preview is not None:
+                    await answer_preview(self._tracker, loader, preview)
+                    continue
                 claim = await self._tracker.claim_run(self.executor_id, self._lease_seconds)
                 if claim is not None:
                     await runner.execute(claim)

@@ -9,6 +9,8 @@ from typing import TypeVar
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.shared.outbound_http import AddressPolicy
+
 
 def default_home() -> Path:
     return Path("~/.autoloader").expanduser()
@@ -53,12 +55,37 @@ class ServiceSettings(CommonSettings):
     )
     db_pool_max_size: int = Field(10, ge=1, description="Largest number of pooled database connections")
     shutdown_grace_seconds: float = Field(5.0, ge=0, description="How long in-flight RPCs may finish on SIGTERM")
+    webhook_allowlist: str = Field(
+        "",
+        description="Comma-separated addresses or CIDR ranges (optionally :port) webhooks may reach although"
+        " they are loopback, private or link-local, e.g. 127.0.0.1:9000,10.0.0.0/8",
+    )
+
+    def outbound_policy(self) -> AddressPolicy:
+        return AddressPolicy.from_allowlist(e.strip() for e in self.webhook_allowlist.split(",") if e.strip())
+
+
+class TrackerSettings(ServiceSettings):
+    """Settings of a tracker service process."""
+
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="How often due webhook deliveries are looked for")
+    webhook_backoff_seconds: float = Field(
+        2.0, gt=0, description="Wait after a webhook's first failed attempt; doubled after each further one"
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="How long one webhook attempt may take")
 
 
 class ControlSettings(ServiceSettings):
     """Settings of a control service process."""
 
     tracker_address: str = Field(description="host:port of the tracker service")
+    token: SecretStr | None = Field(
+        None, description="Service token (admin role) that queues scheduled runs; without it no schedule fires"
+    )
+    schedule_poll_seconds: float = Field(5.0, gt=0, description="How often the scheduler looks for due schedules")
+    preview_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long a preview waits for an executor to list the source"
+    )
 
 
 class ExecutorSettings(ServiceSettings):

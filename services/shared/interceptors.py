@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -40,6 +40,16 @@ def principal() -> Principal:
 
 def forwarded_metadata() -> tuple[tuple[str, str], ...]:
     return _forwarded.get()
+
+
+@contextlib.contextmanager
+def acting_as(token: str) -> Iterator[None]:
+    """Calls made inside carry this service token: for background work that no request started."""
+    reset = _forwarded.set((("authorization", f"Bearer {token}"), ("x-request-id", uuid.uuid4().hex)))
+    try:
+        yield
+    finally:
+        _forwarded.reset(reset)
 
 
 def status_proto(error: AutoloaderError) -> status_pb2.Status:

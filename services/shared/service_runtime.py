@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import grpc
@@ -30,6 +30,8 @@ class RunningService:
     pool: asyncpg.Pool
     # Cleanups after the server stopped and before the pool closes (channels, workers).
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Background workers by name (the scheduler, the webhook sender), for tests that drive them directly.
+    background: dict[str, Any] = field(default_factory=dict)
 
     @property
     def address(self) -> str:

@@ -6,25 +6,46 @@ import asyncpg
 import grpc
 
 from autoloader.tracker.v1 import tracker_pb2, tracker_pb2_grpc
-from services.shared.config import ServiceSettings
+from services.shared.config import TrackerSettings
+from services.shared.periodic import Periodic
 from services.shared.service_runtime import AddServicers, RunningService, start_service
+from services.tracker.delivery_repository import DeliveryRepository
+from services.tracker.preview_repository import PreviewRepository
 from services.tracker.repository import MIGRATIONS, SCHEMA, RunRepository
 from services.tracker.service import TrackerService
 from services.tracker.servicer import TrackerServicer
+from services.tracker.webhook_sender import WebhookSender
 
 SERVICE_NAME = tracker_pb2.DESCRIPTOR.services_by_name["TrackerService"].full_name
 
 
-def _build(pool: asyncpg.Pool) -> AddServicers:
-    servicer = TrackerServicer(TrackerService(RunRepository(pool)))
+async def start(settings: TrackerSettings) -> RunningService:
+    """Serve the tracker API and send webhook deliveries in the background."""
+    senders: list[WebhookSender] = []
 
-    def add(server: grpc.aio.Server) -> None:
-        tracker_pb2_grpc.add_TrackerServiceServicer_to_server(servicer, server)
+    def build(pool: asyncpg.Pool) -> AddServicers:
+        deliveries = DeliveryRepository(pool)
+        tracker = TrackerService(RunRepository(pool), PreviewRepository(pool), deliveries)
+        servicer = TrackerServicer(tracker)
+        senders.append(
+            WebhookSender(
+                deliveries,
+                settings.outbound_policy(),
+                backoff_base=settings.webhook_backoff_seconds,
+                timeout=settings.webhook_timeout_seconds,
+            )
+        )
 
-    return add
+        def add(server: grpc.aio.Server) -> None:
+            tracker_pb2_grpc.add_TrackerServiceServicer_to_server(servicer, server)
 
+        return add
 
-async def start(settings: ServiceSettings) -> RunningService:
-    return await start_service(
-        name="tracker", settings=settings, schemas=[(SCHEMA, MIGRATIONS)], service_names=[SERVICE_NAME], build=_build
+    running = await start_service(
+        name="tracker", settings=settings, schemas=[(SCHEMA, MIGRATIONS)], service_names=[SERVICE_NAME], build=build
     )
+    loop = Periodic("webhook-sender", senders[0].send_due, settings.webhook_poll_seconds)
+    loop.start()
+    running.on_stop.insert(0, loop.stop)
+    running.background["webhooks"] = senders[0]
+    return running

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from autoloader.tracker.v1 import tracker_pb2 as pb
 from services.shared.timestamps import from_timestamp, to_timestamp
-from services.tracker.models import Batch, FileEntry, ProcessedFile, Run
+from services.tracker.delivery_repository import Delivery
+from services.tracker.models import Batch, FileEntry, PreviewResult, ProcessedFile, Run
 
 
 def run_to_pb(run: Run) -> pb.Run:
@@ -28,6 +31,7 @@ def run_to_pb(run: Run) -> pb.Run:
         error=run.error,
         table=run.table,
         executor_id=run.executor_id,
+        cancel_requested=bool(run.cancel_requested_by),
     )
 
 
@@ -72,4 +76,40 @@ def processed_file_to_pb(record: ProcessedFile) -> pb.ProcessedFile:
         attempts=record.attempts,
         error=record.error,
         update_time=to_timestamp(record.update_time),
+    )
+
+
+def delivery_to_pb(delivery: Delivery) -> pb.WebhookDelivery:
+    return pb.WebhookDelivery(
+        delivery_id=delivery.delivery_id,
+        ingestion_id=delivery.ingestion_id,
+        run_id=delivery.run_id,
+        url=delivery.url,
+        status=delivery.status,
+        attempts=[
+            pb.DeliveryAttempt(
+                attempt_time=to_timestamp(datetime.fromisoformat(a["attempt_time"])),
+                status_code=a["status_code"],
+                error=a["error"],
+                duration_ms=a["duration_ms"],
+            )
+            for a in delivery.attempts
+        ],
+        next_attempt_time=to_timestamp(delivery.next_attempt_time),
+        create_time=to_timestamp(delivery.create_time),
+    )
+
+
+def preview_result_to_pb(result: PreviewResult) -> pb.PreviewResult:
+    return pb.PreviewResult(
+        files_to_process=result.files_to_process,
+        bytes_to_process=result.bytes_to_process,
+        files=[entry_to_pb(f) for f in result.files],
+        files_pending=result.files_pending,
+        bytes_pending=result.bytes_pending,
+        files_discovered=result.files_discovered,
+        files_skipped=result.files_skipped,
+        table_exists=result.table_exists,
+        files_loaded_before=result.files_loaded_before,
+        active_run_id=result.active_run_id,
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 ACTIVE_STATUSES = ("QUEUED", "RUNNING")
-RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCESS", "FAILED", "PARTIAL_SUCCESS")
+RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCESS", "FAILED", "PARTIAL_SUCCESS", "CANCELLED")
 FILE_STATUSES = ("CLAIMED", "PROCESSED", "FAILED", "SKIPPED")
 
 
@@ -50,6 +50,8 @@ class Run:
     start_time: datetime | None
     end_time: datetime | None
     executor_id: str = ""
+    # Who asked to cancel the run; empty when nobody did.
+    cancel_requested_by: str = ""
 
     @property
     def batch_key(self) -> str:
@@ -135,3 +137,27 @@ class FileSelection:
 class Cleared:
     files: int
     bytes: int
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """What the next run of an ingestion would do, as planned from a fresh listing."""
+
+    files_to_process: int
+    bytes_to_process: int
+    files: list[FileEntry]
+    files_pending: int
+    bytes_pending: int
+    files_discovered: int
+    files_skipped: int
+    table_exists: bool
+    files_loaded_before: int
+    active_run_id: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    preview_id: str
+    status: str  # QUEUED | RUNNING | DONE | FAILED
+    error: str
+    result: PreviewResult | None

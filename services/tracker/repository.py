@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.shared.errors import AlreadyExists, LeaseLost, NotFound
+from services.tracker import planning, webhooks
 from services.tracker.models import (
     Batch,
     Claim,
@@ -35,7 +36,7 @@ SCHEMA = "tracker"
 _RUN_COLUMNS = (
     "run_id, ingestion_id, status, trigger, requested_by, table_name, files_discovered, files_processed,"
     " files_failed, files_skipped, rows_written, bytes_processed, snapshot_id, batch_seq, error, create_time,"
-    " start_time, end_time, executor_id"
+    " start_time, end_time, executor_id, cancel_requested_by"
 )
 _FILE_COLUMNS = "key, etag, size, last_modified, status, run_id, snapshot_id, attempts, error, update_time"
 
@@ -61,6 +62,7 @@ def _run(row: asyncpg.Record) -> Run:
         start_time=row["start_time"],
         end_time=row["end_time"],
         executor_id=row["executor_id"],
+        cancel_requested_by=row["cancel_requested_by"],
     )
 
 
@@ -172,12 +174,38 @@ class RunRepository:
                 f"SELECT count(*), COALESCE(sum(size), 0) {selected}", ingestion_id, *values
             )
         else:
+            # Loaded files are remembered as such, so a preview can warn before they are loaded again.
             row = await self._pool.fetchrow(
-                f"WITH gone AS (DELETE {selected} RETURNING size) SELECT count(*), COALESCE(sum(size), 0) FROM gone",
+                f"WITH gone AS (DELETE {selected} RETURNING key, etag, size, status, snapshot_id),"
+                f" remembered AS (INSERT INTO tracker.cleared_files (ingestion_id, key, etag, snapshot_id)"
+                f"   SELECT $1, key, etag, snapshot_id FROM gone WHERE status = 'PROCESSED'"
+                f"   ON CONFLICT (ingestion_id, key, etag) DO UPDATE SET snapshot_id = excluded.snapshot_id,"
+                f"   clear_time = excluded.clear_time)"
+                f" SELECT count(*), COALESCE(sum(size), 0) FROM gone",
                 ingestion_id,
                 *values,
             )
         return Cleared(files=int(row[0]), bytes=int(row[1]))
+
+    async def cancel_run(self, run_id: str, requested_by: str) -> Run | None:
+        """A queued run ends CANCELLED at once (nothing was claimed yet); a running one is flagged for its
+        executor. An ended run is returned as it is. None when there is no such run."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"UPDATE tracker.runs SET cancel_requested_by = $2,"
+                f" status = CASE WHEN status = 'QUEUED' THEN 'CANCELLED' ELSE status END,"
+                f" end_time = CASE WHEN status = 'QUEUED' THEN clock_timestamp() ELSE end_time END,"
+                f" error = CASE WHEN status = 'QUEUED' THEN $3 ELSE error END"
+                f" WHERE run_id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING {_RUN_COLUMNS}",
+                run_id,
+                requested_by,
+                f"cancelled by {requested_by} before it started",
+            )
+            if row is not None and row["status"] == "CANCELLED":
+                await webhooks.enqueue(conn, _run(row))
+            if row is None:
+                row = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM tracker.runs WHERE run_id = $1", run_id)
+            return _run(row) if row else None
 
     async def table_schema(self, ingestion_id: str) -> str:
         value = await self._pool.fetchval(
@@ -216,16 +244,18 @@ class RunRepository:
                 batch = _batch(run.ingestion_id, run.batch_seq, stored["files"], stored["files_hash"])
             return Claim(run=run, lease_epoch=row["lease_epoch"], ingestion=json.loads(row["ingestion"]), batch=batch)
 
-    async def renew_lease(self, run_id: str, lease_epoch: int, lease_seconds: int) -> None:
-        result: str = await self._pool.execute(
+    async def renew_lease(self, run_id: str, lease_epoch: int, lease_seconds: int) -> bool:
+        """Extend the lease; True when someone asked to cancel the run."""
+        cancel_requested_by = await self._pool.fetchval(
             "UPDATE tracker.runs SET lease_expires_at = now() + make_interval(secs => $3)"
-            " WHERE run_id = $1 AND lease_epoch = $2 AND status = 'RUNNING'",
+            " WHERE run_id = $1 AND lease_epoch = $2 AND status = 'RUNNING' RETURNING cancel_requested_by",
             run_id,
             lease_epoch,
             float(lease_seconds),
         )
-        if result.endswith(" 0"):
+        if cancel_requested_by is None:
             raise LeaseLost(f"lease on {run_id} lost (epoch {lease_epoch}); stop without publishing")
+        return bool(cancel_requested_by)
 
     async def _fenced_run(self, conn: asyncpg.Connection, run_id: str, lease_epoch: int) -> asyncpg.Record:
         row = await conn.fetchrow(
@@ -269,25 +299,10 @@ class RunRepository:
                 )
                 batch = _batch(ingestion_id, run["batch_seq"], stored["files"], stored["files_hash"])
                 return batch, stored["files_discovered"], stored["files_skipped"]
-            counts = await conn.fetchrow(
-                "SELECT count(*) AS discovered, count(*) FILTER (WHERE f.status = 'SKIPPED') AS skipped"
-                " FROM tracker.listings l LEFT JOIN tracker.files f"
-                " ON f.ingestion_id = $2 AND f.key = l.key AND f.etag = l.etag WHERE l.run_id = $1",
-                run_id,
-                ingestion_id,
-            )
-            # New files (no record) and failed ones with retries left, oldest first, within the limits;
-            # the first file is always taken so one file larger than max_bytes cannot block the ingestion.
+            counts = await conn.fetchrow(planning.LISTING_COUNTS, run_id, ingestion_id)
             rows = await conn.fetch(
-                "SELECT key, etag, size, last_modified, attempts FROM ("
-                "  SELECT l.key, l.etag, l.size, l.last_modified, COALESCE(f.attempts, 0) AS attempts,"
-                "    row_number() OVER w AS position, sum(l.size) OVER w AS running_bytes"
-                "  FROM tracker.listings l LEFT JOIN tracker.files f"
-                "    ON f.ingestion_id = $2 AND f.key = l.key AND f.etag = l.etag"
-                "  WHERE l.run_id = $1 AND (f.key IS NULL OR (f.status = 'FAILED' AND f.attempts <= $3))"
-                "  WINDOW w AS (ORDER BY l.last_modified, l.key, l.etag)"
-                ") c WHERE ($4 = 0 OR position <= $4) AND ($5 = 0 OR position = 1 OR running_bytes <= $5)"
-                " ORDER BY position",
+                f"SELECT key, etag, size, last_modified, attempts FROM ({planning.CANDIDATES}) c"
+                f" WHERE {planning.WITHIN_LIMITS} ORDER BY position",
                 run_id,
                 ingestion_id,
                 max_retries,
@@ -346,13 +361,17 @@ class RunRepository:
         table_schema: str,
         max_retries: int,
         refused: bool = False,
+        cancelled: bool = False,
     ) -> Run:
         """Record every file's outcome and end the run, in one transaction.
 
         A failure costs each failed file an attempt, unless the configuration refused the batch (refused).
+        A cancelled run committed nothing: its files go back to how they were before it claimed them.
         """
         async with self._pool.acquire() as conn, conn.transaction():
             run = await self._fenced_run(conn, run_id, lease_epoch)
+            if cancelled:
+                return await self._end_cancelled(conn, run_id)
             ingestion_id, batch_seq = run["ingestion_id"], run["batch_seq"]
             processed = failed = bytes_processed = 0
             if batch_seq is not None:
@@ -410,7 +429,29 @@ class RunRepository:
                 snapshot_id,
                 summary,
             )
-            return _run(row)
+            ended = _run(row)
+            await webhooks.enqueue(conn, ended)
+            return ended
+
+    async def _end_cancelled(self, conn: asyncpg.Connection, run_id: str) -> Run:
+        # Claimed files were new (no attempt yet: forget them) or failed before (back to FAILED).
+        await conn.execute(
+            "DELETE FROM tracker.files WHERE run_id = $1 AND status = 'CLAIMED' AND attempts = 0", run_id
+        )
+        await conn.execute(
+            "UPDATE tracker.files SET status = 'FAILED', update_time = clock_timestamp()"
+            " WHERE run_id = $1 AND status = 'CLAIMED'",
+            run_id,
+        )
+        row = await conn.fetchrow(
+            f"UPDATE tracker.runs SET status = 'CANCELLED', end_time = clock_timestamp(),"
+            f" error = 'cancelled by ' || cancel_requested_by || '; nothing was committed',"
+            f" lease_owner = NULL, lease_expires_at = NULL WHERE run_id = $1 RETURNING {_RUN_COLUMNS}",
+            run_id,
+        )
+        ended = _run(row)
+        await webhooks.enqueue(conn, ended)
+        return ended
 
     async def max_retries_of(self, run_id: str) -> int:
         value = await self._pool.fetchval(

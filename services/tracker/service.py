@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from services.shared.auth import Principal, Role
-from services.shared.errors import FieldViolation, InvalidArgument, NotFound
-from services.shared.pagination import decode_page_token, encode_page_token, page_size_or_default
+from services.shared.errors import Aborted, FieldViolation, InvalidArgument, NotFound
+from services.shared.pagination import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size_or_default
+from services.tracker.delivery_repository import Delivery, DeliveryRepository
 from services.tracker.models import (
     FILE_STATUSES,
     Batch,
@@ -21,9 +22,11 @@ from services.tracker.models import (
     FileEntry,
     FileFailure,
     FileSelection,
+    Preview,
     ProcessedFile,
     Run,
 )
+from services.tracker.preview_repository import PreviewRepository
 from services.tracker.repository import RunRepository
 
 MIN_LEASE_SECONDS = 5
@@ -39,8 +42,10 @@ def _lease_seconds(value: int) -> int:
 
 
 class TrackerService:
-    def __init__(self, runs: RunRepository) -> None:
+    def __init__(self, runs: RunRepository, previews: PreviewRepository, deliveries: DeliveryRepository) -> None:
         self._runs = runs
+        self._previews = previews
+        self._deliveries = deliveries
 
     async def create_run(self, caller: Principal, ingestion_id: str, ingestion: dict[str, Any], trigger: str) -> Run:
         caller.require(Role.EDITOR, "starting a run")
@@ -96,6 +101,59 @@ class TrackerService:
             raise InvalidArgument.of([FieldViolation("modified_before_time", "must be later than modified_after_time")])
         return await self._runs.clear_files(ingestion_id, selection, dry_run=dry_run)
 
+    async def cancel_run(self, caller: Principal, run_id: str) -> Run:
+        """Called by the control service once it checked the caller may act on the run's ingestion."""
+        caller.require(Role.EDITOR, "cancelling runs")
+        run = await self._runs.cancel_run(run_id, caller.name)
+        if run is None:
+            raise NotFound(f"run '{run_id}' not found")
+        if run.status not in ("QUEUED", "RUNNING", "CANCELLED") or not run.cancel_requested_by:
+            raise Aborted(f"run '{run_id}' already ended ({run.status}); there is nothing to cancel")
+        return run
+
+    async def list_deliveries(
+        self, caller: Principal, ingestion_id: str, page_size: int, page_token: str
+    ) -> tuple[list[Delivery], str]:
+        caller.require(Role.VIEWER, "listing webhook deliveries")
+        size = page_size_or_default(page_size)
+        after = decode_page_token(page_token, 2)
+        cursor = (datetime.fromisoformat(after[0]), after[1]) if after else None
+        rows = await self._deliveries.list(ingestion_id, cursor, size + 1)
+        page = rows[:size]
+        token = encode_page_token([page[-1].create_time.isoformat(), page[-1].delivery_id]) if len(rows) > size else ""
+        return page, token
+
+    # --- previews: the control service asks, an executor lists, the planning SQL answers ---------------
+
+    async def create_preview(
+        self, caller: Principal, ingestion_id: str, ingestion: dict[str, Any], page_size: int
+    ) -> str:
+        caller.require(Role.VIEWER, "previewing a run")
+        if not ingestion_id:
+            raise InvalidArgument.of([FieldViolation("ingestion_id", "is required")])
+        if not 0 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidArgument.of([FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+        return await self._previews.create(ingestion_id, ingestion, page_size)
+
+    async def get_preview(self, caller: Principal, preview_id: str) -> Preview:
+        caller.require(Role.VIEWER, "reading a preview")
+        preview = await self._previews.get(preview_id)
+        if preview is None:
+            raise NotFound(f"preview '{preview_id}' not found")
+        return preview
+
+    async def claim_preview(self, caller: Principal, executor_id: str) -> tuple[str, dict[str, Any]] | None:
+        caller.require(Role.ADMIN, "claiming previews")
+        return await self._previews.claim(executor_id)
+
+    async def add_preview_listing(self, caller: Principal, preview_id: str, entries: Sequence[FileEntry]) -> None:
+        caller.require(Role.ADMIN, "completing previews")
+        await self._previews.add_listing(preview_id, entries)
+
+    async def complete_preview(self, caller: Principal, preview_id: str, *, table_exists: bool, error: str) -> None:
+        caller.require(Role.ADMIN, "completing previews")
+        await self._previews.complete(preview_id, table_exists=table_exists, error=error)
+
     async def table_schema(self, caller: Principal, ingestion_id: str) -> str:
         caller.require(Role.VIEWER, "reading ingestion state")
         return await self._runs.table_schema(ingestion_id)
@@ -108,9 +166,10 @@ class TrackerService:
             raise InvalidArgument.of([FieldViolation("executor_id", "is required")])
         return await self._runs.claim_run(executor_id, _lease_seconds(lease_seconds))
 
-    async def renew_lease(self, caller: Principal, run_id: str, lease_epoch: int, lease_seconds: int) -> None:
+    async def renew_lease(self, caller: Principal, run_id: str, lease_epoch: int, lease_seconds: int) -> bool:
+        """Extend the lease; True when the run is to be cancelled."""
         caller.require(Role.ADMIN, "renewing leases")
-        await self._runs.renew_lease(run_id, lease_epoch, _lease_seconds(lease_seconds))
+        return await self._runs.renew_lease(run_id, lease_epoch, _lease_seconds(lease_seconds))
 
     async def register_files(
         self, caller: Principal, run_id: str, lease_epoch: int, entries: Sequence[FileEntry]
@@ -140,6 +199,7 @@ class TrackerService:
         error: str,
         table_schema: str,
         refused: bool = False,
+        cancelled: bool = False,
     ) -> Run:
         caller.require(Role.ADMIN, "finishing runs")
         max_retries = await self._runs.max_retries_of(run_id)
@@ -153,4 +213,5 @@ class TrackerService:
             table_schema=table_schema,
             max_retries=max_retries,
             refused=refused,
+            cancelled=cancelled,
         )

@@ -12,7 +12,14 @@ from autoloader.tracker.v1 import tracker_pb2_grpc as pb_grpc
 from services.shared.interceptors import principal
 from services.shared.process_info import start_timestamp, version
 from services.shared.timestamps import from_timestamp
-from services.tracker.convert import batch_to_pb, entry_from_pb, processed_file_to_pb, run_to_pb
+from services.tracker.convert import (
+    batch_to_pb,
+    delivery_to_pb,
+    entry_from_pb,
+    preview_result_to_pb,
+    processed_file_to_pb,
+    run_to_pb,
+)
 from services.tracker.models import FileFailure, FileSelection
 from services.tracker.service import TrackerService
 
@@ -67,8 +74,10 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
         return response
 
     async def RenewLease(self, request: pb.RenewLeaseRequest, context: Any) -> pb.RenewLeaseResponse:
-        await self._tracker.renew_lease(principal(), request.run_id, request.lease_epoch, request.lease_seconds)
-        return pb.RenewLeaseResponse()
+        cancel = await self._tracker.renew_lease(
+            principal(), request.run_id, request.lease_epoch, request.lease_seconds
+        )
+        return pb.RenewLeaseResponse(cancel_requested=cancel)
 
     async def RegisterFiles(
         self, requests: AsyncIterator[pb.RegisterFilesRequest], context: Any
@@ -105,8 +114,54 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
             error=request.error,
             table_schema=request.table_schema,
             refused=request.refused,
+            cancelled=request.cancelled,
         )
         return pb.FinishRunResponse(run=run_to_pb(run))
+
+    async def CancelRun(self, request: pb.CancelRunRequest, context: Any) -> pb.CancelRunResponse:
+        return pb.CancelRunResponse(run=run_to_pb(await self._tracker.cancel_run(principal(), request.run_id)))
+
+    async def ListDeliveries(self, request: pb.ListDeliveriesRequest, context: Any) -> pb.ListDeliveriesResponse:
+        page, token = await self._tracker.list_deliveries(
+            principal(), request.ingestion_id, request.page_size, request.page_token
+        )
+        return pb.ListDeliveriesResponse(deliveries=[delivery_to_pb(d) for d in page], next_page_token=token)
+
+    async def CreatePreview(self, request: pb.CreatePreviewRequest, context: Any) -> pb.CreatePreviewResponse:
+        config = json_format.MessageToDict(request.ingestion)
+        preview_id = await self._tracker.create_preview(principal(), request.ingestion_id, config, request.page_size)
+        return pb.CreatePreviewResponse(preview_id=preview_id)
+
+    async def GetPreview(self, request: pb.GetPreviewRequest, context: Any) -> pb.GetPreviewResponse:
+        preview = await self._tracker.get_preview(principal(), request.preview_id)
+        response = pb.GetPreviewResponse(status=preview.status, error=preview.error)
+        if preview.result is not None:
+            response.result.CopyFrom(preview_result_to_pb(preview.result))
+        return response
+
+    async def ClaimPreview(self, request: pb.ClaimPreviewRequest, context: Any) -> pb.ClaimPreviewResponse:
+        claimed = await self._tracker.claim_preview(principal(), request.executor_id)
+        if claimed is None:
+            return pb.ClaimPreviewResponse(claimed=False)
+        response = pb.ClaimPreviewResponse(claimed=True, preview_id=claimed[0])
+        response.ingestion.update(claimed[1])
+        return response
+
+    async def CompletePreview(
+        self, requests: AsyncIterator[pb.CompletePreviewRequest], context: Any
+    ) -> pb.CompletePreviewResponse:
+        preview_id, table_exists, error = "", False, ""
+        async for chunk in requests:
+            if not preview_id:
+                preview_id, table_exists = chunk.preview_id, chunk.table_exists
+            error = error or chunk.error
+            if chunk.files:
+                await self._tracker.add_preview_listing(
+                    principal(), preview_id, [entry_from_pb(f) for f in chunk.files]
+                )
+        if preview_id:
+            await self._tracker.complete_preview(principal(), preview_id, table_exists=table_exists, error=error)
+        return pb.CompletePreviewResponse()
 
     async def GetIngestionState(
         self, request: pb.GetIngestionStateRequest, context: Any

@@ -73,7 +73,12 @@ HTTP_EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /api/v1/ingestions/{ingestion_id}/processed-files":      (401, 200, 200, 200, 200),
     "DELETE /api/v1/ingestions/{ingestion_id}/processed-files":   (401, 403, 200, 403, 200),
     "GET /api/v1/ingestions/{ingestion_id}/schema":               (401, 200, 200, 200, 200),
+    # No executor runs next to this stack: a preview gets past the checks, then finds no one to list (503).
+    "GET /api/v1/ingestions/{ingestion_id}/preview":              (401, 503, 503, 503, 503),
+    "GET /api/v1/ingestions/{ingestion_id}/schedule-ticks":       (401, 200, 200, 200, 200),
+    "GET /api/v1/ingestions/{ingestion_id}/webhook-deliveries":   (401, 200, 200, 200, 200),
     "GET /api/v1/runs/{run_id}":                                  (401, 200, 200, 200, 200),
+    "POST /api/v1/runs/{run_id}/cancel":                          (401, 403, 200, 403, 200),
     "GET /api/v1/whoami":                                         (401, 200, 200, 200, 200),
     "POST /api/v1/tokens":                                        (401, 403, 403, 403, 200),
     "GET /api/v1/tokens":                                         (401, 403, 403, 403, 200),
@@ -90,7 +95,11 @@ HTTP_EXPECTED_MISSING_TARGET: dict[str, tuple[int, int, int, int]] = {
     "GET /api/v1/ingestions/{ingestion_id}/processed-files":      (404, 404, 404, 404),
     "DELETE /api/v1/ingestions/{ingestion_id}/processed-files":   (404, 404, 404, 404),
     "GET /api/v1/ingestions/{ingestion_id}/schema":               (404, 404, 404, 404),
+    "GET /api/v1/ingestions/{ingestion_id}/preview":              (404, 404, 404, 404),
+    "GET /api/v1/ingestions/{ingestion_id}/schedule-ticks":       (404, 404, 404, 404),
+    "GET /api/v1/ingestions/{ingestion_id}/webhook-deliveries":   (404, 404, 404, 404),
     "GET /api/v1/runs/{run_id}":                                  (404, 404, 404, 404),
+    "POST /api/v1/runs/{run_id}/cancel":                          (404, 404, 404, 404),
     "DELETE /api/v1/tokens/{token_id}":                           (403, 403, 403, 404),
 }  # fmt: skip
 
@@ -101,11 +110,12 @@ VISIBLE_MUTATIONS = {
     "PATCH /api/v1/ingestions/{ingestion_id}",
     "DELETE /api/v1/ingestions/{ingestion_id}",
     "POST /api/v1/ingestions/{ingestion_id}/run",
+    "POST /api/v1/runs/{run_id}/cancel",
     "POST /api/v1/tokens",
     "DELETE /api/v1/tokens/{token_id}",
 }
 
-GRPC_CODE_BY_HTTP_STATUS = {401: 16, 403: 7, 404: 5}
+GRPC_CODE_BY_HTTP_STATUS = {401: 16, 403: 7, 404: 5, 503: 14}
 
 
 def annotated_route_keys() -> set[str]:
@@ -296,6 +306,7 @@ HTTP_BODIES: dict[str, Callable[[Principals], dict[str, Any]]] = {
     "POST /api/v1/ingestions": lambda p: ingestion_json(unique("created"), p.source_uri),
     "PATCH /api/v1/ingestions/{ingestion_id}": lambda p: {"name": "renamed by the auth matrix"},
     "POST /api/v1/ingestions/{ingestion_id}/run": lambda p: {},
+    "POST /api/v1/runs/{run_id}/cancel": lambda p: {},
     "POST /api/v1/tokens": lambda p: {"name": unique("minted"), "role": "ROLE_VIEWER"},
 }
 
@@ -440,6 +451,7 @@ OK = grpc.StatusCode.OK
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 CONTROL_SERVICE = pb.DESCRIPTOR.services_by_name["ControlService"]
 
 # Status of each RPC for viewer, editor-own, editor-other, admin (unauthenticated callers: always UNAUTHENTICATED)
@@ -454,6 +466,10 @@ GRPC_EXPECTED: dict[str, tuple[grpc.StatusCode, ...]] = {
     "ListProcessedFiles":  (OK,     OK,     OK,     OK),
     "ClearProcessedFiles": (DENIED, OK,     DENIED, OK),
     "GetIngestionSchema":  (OK,     OK,     OK,     OK),
+    "PreviewIngestion":    (UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE),
+    "ListScheduleTicks":   (OK,     OK,     OK,     OK),
+    "ListWebhookDeliveries": (OK,   OK,     OK,     OK),
+    "CancelRun":           (DENIED, OK,     DENIED, OK),
     "GetCaller":           (OK,     OK,     OK,     OK),
     "CreateToken":         (DENIED, DENIED, DENIED, OK),
     "ListTokens":          (DENIED, DENIED, DENIED, OK),
@@ -470,6 +486,10 @@ GRPC_EXPECTED_MISSING_TARGET: dict[str, tuple[grpc.StatusCode, ...]] = {
     "ListProcessedFiles":  (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "ClearProcessedFiles": (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "GetIngestionSchema":  (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "PreviewIngestion":    (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "ListScheduleTicks":   (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "ListWebhookDeliveries": (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "CancelRun":           (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "RevokeToken":         (DENIED,    DENIED,    DENIED,    NOT_FOUND),
 }  # fmt: skip
 
@@ -490,6 +510,7 @@ class GrpcTarget:
     ingestion_id: str
     token_id: str
     source_uri: str
+    run_id: str = ""
 
 
 GRPC_REQUESTS: dict[str, Callable[[GrpcTarget], Message]] = {
@@ -507,6 +528,10 @@ GRPC_REQUESTS: dict[str, Callable[[GrpcTarget], Message]] = {
     "ListProcessedFiles": lambda t: pb.ListProcessedFilesRequest(ingestion_id=t.ingestion_id),
     "ClearProcessedFiles": lambda t: pb.ClearProcessedFilesRequest(ingestion_id=t.ingestion_id),
     "GetIngestionSchema": lambda t: pb.GetIngestionSchemaRequest(ingestion_id=t.ingestion_id),
+    "PreviewIngestion": lambda t: pb.PreviewIngestionRequest(ingestion_id=t.ingestion_id),
+    "ListScheduleTicks": lambda t: pb.ListScheduleTicksRequest(ingestion_id=t.ingestion_id),
+    "ListWebhookDeliveries": lambda t: pb.ListWebhookDeliveriesRequest(ingestion_id=t.ingestion_id),
+    "CancelRun": lambda t: pb.CancelRunRequest(run_id=t.run_id),
     "GetCaller": lambda t: pb.GetCallerRequest(),
     "CreateToken": lambda t: pb.CreateTokenRequest(name=unique("grpc"), role=pb.ROLE_VIEWER),
     "ListTokens": lambda t: pb.ListTokensRequest(),
@@ -544,7 +569,9 @@ def test_every_control_rpc_has_an_expected_outcome() -> None:
     assert set(GRPC_EXPECTED) == names
     assert set(GRPC_REQUESTS) == names
     targeted = {
-        m.name for m in CONTROL_SERVICE.methods if {"ingestion_id", "token_id"} & set(m.input_type.fields_by_name)
+        m.name
+        for m in CONTROL_SERVICE.methods
+        if {"ingestion_id", "token_id", "run_id"} & set(m.input_type.fields_by_name)
     } - {"CreateIngestion"}
     assert set(GRPC_EXPECTED_MISSING_TARGET) == targeted
 
@@ -567,12 +594,14 @@ async def test_grpc_method_access(
     )
     ingestion_id = await _make_ingestion(stack, principals, principals.owner_secret(caller))
     token_id = await _make_token(stack)
+    run_id = await _make_run(stack, principals, principals.owner_secret(caller)) if method == "CancelRun" else ""
     before = await snapshot(admin, Target(path="", body=None, ingestion_id=ingestion_id))
+    run_before = await snapshot(admin, Target(path="", body=None, run_id=run_id)) if run_id else None
 
     code, result = await call(
         control,
         method,
-        GRPC_REQUESTS[method](GrpcTarget(ingestion_id, token_id, principals.source_uri)),
+        GRPC_REQUESTS[method](GrpcTarget(ingestion_id, token_id, principals.source_uri, run_id)),
         principals.metadata(caller),
     )
 
@@ -580,6 +609,8 @@ async def test_grpc_method_access(
     if code != OK:
         assert result.details(), "a refusal must say why"
         assert await snapshot(admin, Target(path="", body=None, ingestion_id=ingestion_id)) == before
+        if run_id:
+            assert await snapshot(admin, Target(path="", body=None, run_id=run_id)) == run_before
     elif method == "CreateIngestion" and caller in (EDITOR_OWN, EDITOR_OTHER):
         assert result.ingestion.owner == principals.editor_name
 
@@ -596,7 +627,9 @@ async def test_grpc_method_on_missing_resource(
     principals: Principals, control: pb_grpc.ControlServiceStub, method: str, caller: str
 ) -> None:
     expected = GRPC_EXPECTED_MISSING_TARGET[method][AUTHENTICATED_CALLERS.index(caller)]
-    request = GRPC_REQUESTS[method](GrpcTarget(unique("missing"), "tok-00000000", principals.source_uri))
+    request = GRPC_REQUESTS[method](
+        GrpcTarget(unique("missing"), "tok-00000000", principals.source_uri, f"run-{uuid.uuid4().hex}")
+    )
 
     code, result = await call(control, method, request, principals.metadata(caller))
 

@@ -18,7 +18,8 @@ from gateway.app import create_app
 from services.control.app import start as start_control
 from services.executor.app import start as start_executor
 from services.shared.auth import Role, new_secret, new_token_id
-from services.shared.config import ControlSettings, ExecutorSettings, ServiceSettings
+from services.shared.clock import Clock
+from services.shared.config import ControlSettings, ExecutorSettings, TrackerSettings
 from services.shared.db import create_pool
 from services.shared.service_runtime import RunningService
 from services.shared.token_repository import TokenRepository
@@ -36,6 +37,7 @@ class InProcessStack:
     http_url: str
     _gateway: uvicorn.Server
     _gateway_task: asyncio.Task[None]
+    clock: Clock | None = None
     _token_counter: list[int] = field(default_factory=lambda: [0])
 
     def http(self, token: str | None = None) -> httpx.AsyncClient:
@@ -75,7 +77,7 @@ class InProcessStack:
         async with self.http(self.admin_token) as client:
             while True:
                 run: dict[str, Any] = (await client.get(f"/api/v1/runs/{run_id}")).json()
-                if run.get("status") in ("SUCCESS", "FAILED", "PARTIAL_SUCCESS"):
+                if run.get("status") in ("SUCCESS", "FAILED", "PARTIAL_SUCCESS", "CANCELLED"):
                     return run
                 if asyncio.get_running_loop().time() > deadline:
                     raise AssertionError(f"run {run_id} did not end within {timeout}s: {run}")
@@ -95,14 +97,37 @@ async def start_stack(
     with_worker: bool = False,
     jar_cache: Path | None = None,
     lease_seconds: int = 30,
+    clock: Clock | None = None,
+    webhook_allowlist: str = "",
+    preview_timeout_seconds: float = 60.0,
 ) -> InProcessStack:
     """Tracker, control, executor (its run loop only when with_worker) and the gateway, in this process."""
     home.mkdir(parents=True, exist_ok=True)
     credentials = await prepare_database(database_url, home)
     url = SecretStr(database_url)
-    tracker = await start_tracker(ServiceSettings(database_url=url, grpc_port=0, home=home))
+    tracker = await start_tracker(
+        TrackerSettings(
+            database_url=url,
+            grpc_port=0,
+            home=home,
+            webhook_allowlist=webhook_allowlist,
+            webhook_poll_seconds=0.2,
+            webhook_backoff_seconds=0.5,
+        )
+    )
+    # The scheduler polls rarely: tests drive it through control.background["scheduler"].tick_once().
     control = await start_control(
-        ControlSettings(database_url=url, grpc_port=0, home=home, tracker_address=tracker.address)
+        ControlSettings(
+            database_url=url,
+            grpc_port=0,
+            home=home,
+            tracker_address=tracker.address,
+            token=SecretStr(credentials.executor_token),
+            schedule_poll_seconds=3600,
+            webhook_allowlist=webhook_allowlist,
+            preview_timeout_seconds=preview_timeout_seconds,
+        ),
+        clock=clock,
     )
     executor = await start_executor(
         ExecutorSettings(
@@ -138,4 +163,5 @@ async def start_stack(
         http_url=f"http://127.0.0.1:{port}",
         _gateway=server,
         _gateway_task=task,
+        clock=clock,
     )
