@@ -28,11 +28,11 @@ from services.shared.clock import Clock
 from services.shared.errors import (
     Aborted,
     AlreadyExists,
+    DeadlineExceeded,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
-    Unavailable,
 )
 from services.shared.outbound_http import AddressPolicy, check_url
 from services.shared.pagination import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size_or_default
@@ -167,7 +167,7 @@ class IngestionService:
             if answer.status == "FAILED":
                 raise FailedPrecondition(f"the source of '{ingestion_id}' could not be listed: {answer.error}")
             if asyncio.get_running_loop().time() > deadline:
-                raise Unavailable(
+                raise DeadlineExceeded(
                     f"no executor answered the preview within {self._preview_timeout:g}s; is an executor running?"
                 )
             await asyncio.sleep(delay)

@@ -74,6 +74,12 @@ class Unavailable(AutoloaderError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class DeadlineExceeded(AutoloaderError):
+    """Work the call waited for did not finish in time (its message says what was waited for)."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 HTTP_STATUS_BY_GRPC_CODE: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,
     grpc.StatusCode.INVALID_ARGUMENT: 400,

@@ -27,6 +27,7 @@ _ERROR_BY_CODE: dict[grpc.StatusCode, type[errors.AutoloaderError]] = {
         errors.Aborted,
         errors.ResourceExhausted,
         errors.Unavailable,
+        errors.DeadlineExceeded,
     )
 }
 

@@ -73,8 +73,8 @@ HTTP_EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "GET /api/v1/ingestions/{ingestion_id}/processed-files":      (401, 200, 200, 200, 200),
     "DELETE /api/v1/ingestions/{ingestion_id}/processed-files":   (401, 403, 200, 403, 200),
     "GET /api/v1/ingestions/{ingestion_id}/schema":               (401, 200, 200, 200, 200),
-    # No executor runs next to this stack: a preview gets past the checks, then finds no one to list (503).
-    "GET /api/v1/ingestions/{ingestion_id}/preview":              (401, 503, 503, 503, 503),
+    # No executor runs next to this stack: a preview gets past the checks, then finds no one to list (504).
+    "GET /api/v1/ingestions/{ingestion_id}/preview":              (401, 504, 504, 504, 504),
     "GET /api/v1/ingestions/{ingestion_id}/schedule-ticks":       (401, 200, 200, 200, 200),
     "GET /api/v1/ingestions/{ingestion_id}/webhook-deliveries":   (401, 200, 200, 200, 200),
     "GET /api/v1/runs/{run_id}":                                  (401, 200, 200, 200, 200),
@@ -115,7 +115,7 @@ VISIBLE_MUTATIONS = {
     "DELETE /api/v1/tokens/{token_id}",
 }
 
-GRPC_CODE_BY_HTTP_STATUS = {401: 16, 403: 7, 404: 5, 503: 14}
+GRPC_CODE_BY_HTTP_STATUS = {401: 16, 403: 7, 404: 5, 504: 4}
 
 
 def annotated_route_keys() -> set[str]:
@@ -451,7 +451,7 @@ OK = grpc.StatusCode.OK
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
-UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+TIMED_OUT = grpc.StatusCode.DEADLINE_EXCEEDED
 CONTROL_SERVICE = pb.DESCRIPTOR.services_by_name["ControlService"]
 
 # Status of each RPC for viewer, editor-own, editor-other, admin (unauthenticated callers: always UNAUTHENTICATED)
@@ -466,7 +466,7 @@ GRPC_EXPECTED: dict[str, tuple[grpc.StatusCode, ...]] = {
     "ListProcessedFiles":  (OK,     OK,     OK,     OK),
     "ClearProcessedFiles": (DENIED, OK,     DENIED, OK),
     "GetIngestionSchema":  (OK,     OK,     OK,     OK),
-    "PreviewIngestion":    (UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE),
+    "PreviewIngestion":    (TIMED_OUT, TIMED_OUT, TIMED_OUT, TIMED_OUT),
     "ListScheduleTicks":   (OK,     OK,     OK,     OK),
     "ListWebhookDeliveries": (OK,   OK,     OK,     OK),
     "CancelRun":           (DENIED, OK,     DENIED, OK),
