@@ -134,11 +134,10 @@ class IngestionService:
         await self.get(caller, ingestion_id)
         return await self._tracker.list_runs(ingestion_id, page_size, page_token)
 
-    async def list_files(
-        self, caller: Principal, ingestion_id: str, status: str, page_size: int, page_token: str
-    ) -> tpb.ListFilesResponse:
-        await self.get(caller, ingestion_id)
-        return await self._tracker.list_files(ingestion_id, status, page_size, page_token)
+    async def list_files(self, caller: Principal, request: tpb.ListFilesRequest) -> tpb.ListFilesResponse:
+        """The ingestion's processed-file records, filtered and one page at a time."""
+        await self.get(caller, request.ingestion_id)
+        return await self._tracker.list_files(request)
 
     async def schema(self, caller: Principal, ingestion_id: str) -> tuple[str, list[Column]]:
         """(origin, columns): as the last writing run recorded them, else as configured, else unknown."""

@@ -106,9 +106,9 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
     async def ListProcessedFiles(
         self, request: pb.ListProcessedFilesRequest, context: Any
     ) -> pb.ListProcessedFilesResponse:
-        page = await self._ingestions.list_files(
-            principal(), request.ingestion_id, request.status, request.page_size, request.page_token
-        )
+        query = tpb.ListFilesRequest()
+        query.ParseFromString(request.SerializeToString())  # the same fields, numbered alike
+        page = await self._ingestions.list_files(principal(), query)
         return pb.ListProcessedFilesResponse(processed_files=page.processed_files, next_page_token=page.next_page_token)
 
     async def GetIngestionSchema(

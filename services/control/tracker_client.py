@@ -39,12 +39,7 @@ class TrackerClient:
         response: tpb.ListRunsResponse = await call(SERVICE, self._stub.ListRuns, request)
         return response
 
-    async def list_files(
-        self, ingestion_id: str, status: str, page_size: int, page_token: str
-    ) -> tpb.ListFilesResponse:
-        request = tpb.ListFilesRequest(
-            ingestion_id=ingestion_id, status=status, page_size=page_size, page_token=page_token
-        )
+    async def list_files(self, request: tpb.ListFilesRequest) -> tpb.ListFilesResponse:
         response: tpb.ListFilesResponse = await call(SERVICE, self._stub.ListFiles, request)
         return response
 

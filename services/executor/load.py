@@ -76,6 +76,8 @@ class LoadResult:
     rows_written: int = 0
     failures: list[tuple[FileEntry, str]] = field(default_factory=list)
     table_schema: str = ""
+    # When the Iceberg commit holding the rows was made (epoch milliseconds); 0 when nothing was written.
+    commit_millis: int = 0
 
 
 def _root_cause(error: BaseException) -> str | None:
@@ -452,4 +454,5 @@ class TableLoader:
             rows_written=self._rows(spec, snapshot_id, summary),
             failures=self._failures_in_summary(spec, summary),
             table_schema=self.table_schema(spec.table),
+            commit_millis=int(self._iceberg_table(spec.table).snapshot(snapshot_id).timestampMillis()),
         )

@@ -246,6 +246,7 @@ class RunExecutor:
                     failures=result.failures,
                     error="",
                     table_schema=result.table_schema,
+                    commit_millis=result.commit_millis,
                 )
             except Aborted:
                 _log.warning("run taken over before it was recorded; the new holder records it")

@@ -86,6 +86,7 @@ class ExecutorTrackerClient:
         table_schema: str,
         refused: bool = False,
         cancelled: bool = False,
+        commit_millis: int = 0,
     ) -> tpb.Run:
         request = tpb.FinishRunRequest(
             run_id=run_id,
@@ -98,6 +99,8 @@ class ExecutorTrackerClient:
             refused=refused,
             cancelled=cancelled,
         )
+        if commit_millis:
+            request.commit_time.FromMilliseconds(commit_millis)
         async with translated(SERVICE):
             response: tpb.FinishRunResponse = await self._stub.FinishRun(request, metadata=self._metadata)
         return response.run

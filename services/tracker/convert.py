@@ -76,6 +76,10 @@ def processed_file_to_pb(record: ProcessedFile) -> pb.ProcessedFile:
         attempts=record.attempts,
         error=record.error,
         update_time=to_timestamp(record.update_time),
+        discover_time=to_timestamp(record.discover_time),
+        claim_time=to_timestamp(record.claim_time),
+        process_time=to_timestamp(record.process_time),
+        commit_time=to_timestamp(record.commit_time),
     )
 
 

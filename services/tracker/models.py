@@ -78,6 +78,10 @@ class ProcessedFile:
     attempts: int
     error: str
     update_time: datetime
+    discover_time: datetime | None = None
+    claim_time: datetime | None = None
+    process_time: datetime | None = None
+    commit_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class FileSelection:
     status: str = ""
     modified_after: datetime | None = None
     modified_before: datetime | None = None
+    run_id: str = ""
 
     def where(self, first_parameter: int) -> tuple[str, list[Any]]:
         """SQL conditions (joined with AND, each starting with ' AND') and their parameters."""
@@ -129,6 +134,9 @@ class FileSelection:
         if self.modified_before is not None:
             conditions.append("last_modified < ${}")
             values.append(self.modified_before)
+        if self.run_id:
+            conditions.append("run_id = ${}")
+            values.append(self.run_id)
         numbered = [c.format(first_parameter + i) for i, c in enumerate(conditions)]
         return "".join(f" AND {c}" for c in numbered), values
 

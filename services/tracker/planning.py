@@ -16,7 +16,7 @@ LISTING_COUNTS = (
 
 # New files (no record) and failed ones with retries left, oldest first, with their running totals.
 CANDIDATES = (
-    "SELECT l.key, l.etag, l.size, l.last_modified, COALESCE(f.attempts, 0) AS attempts,"
+    "SELECT l.key, l.etag, l.size, l.last_modified, COALESCE(f.attempts, 0) AS attempts, f.key IS NULL AS is_new,"
     " row_number() OVER w AS position, sum(l.size) OVER w AS running_bytes"
     " FROM tracker.listings l LEFT JOIN tracker.files f"
     " ON f.ingestion_id = $2 AND f.key = l.key AND f.etag = l.etag"

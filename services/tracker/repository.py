@@ -38,7 +38,10 @@ _RUN_COLUMNS = (
     " files_failed, files_skipped, rows_written, bytes_processed, snapshot_id, batch_seq, error, create_time,"
     " start_time, end_time, executor_id, cancel_requested_by"
 )
-_FILE_COLUMNS = "key, etag, size, last_modified, status, run_id, snapshot_id, attempts, error, update_time"
+_FILE_COLUMNS = (
+    "key, etag, size, last_modified, status, run_id, snapshot_id, attempts, error, update_time,"
+    " discover_time, claim_time, process_time, commit_time"
+)
 
 
 def _run(row: asyncpg.Record) -> Run:
@@ -67,7 +70,7 @@ def _run(row: asyncpg.Record) -> Run:
 
 
 def _processed_file(row: asyncpg.Record) -> ProcessedFile:
-    return ProcessedFile(**{name: row[name] for name in _FILE_COLUMNS.split(", ")})
+    return ProcessedFile(**{name: row[name] for name in _FILE_COLUMNS.replace(",", " ").split()})
 
 
 def _entry_json(entry: FileEntry) -> dict[str, Any]:
@@ -149,18 +152,19 @@ class RunRepository:
         return [_run(r) for r in rows]
 
     async def list_files(
-        self, ingestion_id: str, status: str, after: tuple[str, str] | None, limit: int
+        self, ingestion_id: str, selection: FileSelection, after: tuple[str, str] | None, limit: int
     ) -> list[ProcessedFile]:
-        """Ordered by (key, etag); status '' means every status."""
+        """The selected records, ordered by (key, etag)."""
         after_key, after_etag = after or ("", "")
+        conditions, values = selection.where(5)
         rows = await self._pool.fetch(
-            f"SELECT {_FILE_COLUMNS} FROM tracker.files WHERE ingestion_id = $1 AND ($2 = '' OR status = $2)"
-            f" AND (key, etag) > ($3, $4) ORDER BY key, etag LIMIT $5",
+            f"SELECT {_FILE_COLUMNS} FROM tracker.files WHERE ingestion_id = $1"
+            f" AND (key, etag) > ($2, $3){conditions} ORDER BY key, etag LIMIT $4",
             ingestion_id,
-            status,
             after_key,
             after_etag,
             limit,
+            *values,
         )
         return [_processed_file(r) for r in rows]
 
@@ -300,14 +304,25 @@ class RunRepository:
                 batch = _batch(ingestion_id, run["batch_seq"], stored["files"], stored["files_hash"])
                 return batch, stored["files_discovered"], stored["files_skipped"]
             counts = await conn.fetchrow(planning.LISTING_COUNTS, run_id, ingestion_id)
+            # The batch; new files it leaves for later (run limits) wait as pending, with their discovery time.
             rows = await conn.fetch(
-                f"SELECT key, etag, size, last_modified, attempts FROM ({planning.CANDIDATES}) c"
-                f" WHERE {planning.WITHIN_LIMITS} ORDER BY position",
+                f"WITH c AS MATERIALIZED ({planning.CANDIDATES}),"
+                f" waiting AS (INSERT INTO tracker.pending_files (ingestion_id, key, etag, size, last_modified)"
+                f"   SELECT $2, key, etag, size, last_modified FROM c WHERE is_new ON CONFLICT DO NOTHING)"
+                f" SELECT key, etag, size, last_modified, attempts FROM c WHERE {planning.WITHIN_LIMITS}"
+                f" ORDER BY position",
                 run_id,
                 ingestion_id,
                 max_retries,
                 max_files,
                 max_bytes,
+            )
+            # Files that left the source are no longer waiting.
+            await conn.execute(
+                "DELETE FROM tracker.pending_files p WHERE p.ingestion_id = $2 AND NOT EXISTS"
+                " (SELECT 1 FROM tracker.listings l WHERE l.run_id = $1 AND l.key = p.key AND l.etag = p.etag)",
+                run_id,
+                ingestion_id,
             )
             await conn.execute("DELETE FROM tracker.listings WHERE run_id = $1", run_id)
             await conn.execute(
@@ -335,12 +350,34 @@ class RunRepository:
                 json.dumps([_entry_json(f) for f in files]),
                 digest,
             )
+            taken = await conn.fetch(
+                "DELETE FROM tracker.pending_files WHERE ingestion_id = $1 AND (key, etag) IN"
+                " (SELECT * FROM unnest($2::text[], $3::text[])) RETURNING key, etag, discover_time",
+                ingestion_id,
+                [f.key for f in files],
+                [f.etag for f in files],
+            )
+            discovered = {(r["key"], r["etag"]): r["discover_time"] for r in taken}
             await conn.executemany(
-                "INSERT INTO tracker.files (ingestion_id, key, etag, size, last_modified, status, run_id, batch_seq)"
-                " VALUES ($1, $2, $3, $4, $5, 'CLAIMED', $6, $7)"
+                "INSERT INTO tracker.files (ingestion_id, key, etag, size, last_modified, status, run_id, batch_seq,"
+                " discover_time, claim_time) VALUES ($1, $2, $3, $4, $5, 'CLAIMED', $6, $7,"
+                " COALESCE($8, clock_timestamp()), clock_timestamp())"
                 " ON CONFLICT (ingestion_id, key, etag) DO UPDATE SET status = 'CLAIMED', run_id = excluded.run_id,"
-                " batch_seq = excluded.batch_seq, update_time = clock_timestamp()",
-                [(ingestion_id, f.key, f.etag, f.size, f.last_modified, run_id, batch_seq) for f in files],
+                " batch_seq = excluded.batch_seq, claim_time = excluded.claim_time, process_time = NULL,"
+                " update_time = clock_timestamp()",
+                [
+                    (
+                        ingestion_id,
+                        f.key,
+                        f.etag,
+                        f.size,
+                        f.last_modified,
+                        run_id,
+                        batch_seq,
+                        discovered.get((f.key, f.etag)),
+                    )
+                    for f in files
+                ],
             )
             await conn.execute("UPDATE tracker.runs SET batch_seq = $2 WHERE run_id = $1", run_id, batch_seq)
             return (
@@ -362,6 +399,7 @@ class RunRepository:
         max_retries: int,
         refused: bool = False,
         cancelled: bool = False,
+        commit_time: datetime | None = None,
     ) -> Run:
         """Record every file's outcome and end the run, in one transaction.
 
@@ -396,11 +434,15 @@ class RunRepository:
                     " status = CASE WHEN $4 = '' THEN 'PROCESSED'"
                     "   WHEN attempts + $7 >= $6 THEN 'SKIPPED' ELSE 'FAILED' END,"
                     " snapshot_id = CASE WHEN $4 = '' THEN $5::bigint ELSE snapshot_id END,"
+                    " commit_time = CASE WHEN $4 = '' THEN $8::timestamptz ELSE commit_time END,"
                     " attempts = CASE WHEN $4 = '' THEN attempts ELSE attempts + $7 END,"
-                    " error = $4, update_time = clock_timestamp()"
+                    " error = $4, process_time = clock_timestamp(), update_time = clock_timestamp()"
                     " WHERE ingestion_id = $1 AND key = $2 AND etag = $3",
                     # A file that has now failed max_retries + 1 times is not tried again.
-                    [(ingestion_id, key, etag, msg, snapshot_id, max_retries + 1, cost) for key, etag, msg in outcomes],
+                    [
+                        (ingestion_id, key, etag, msg, snapshot_id, max_retries + 1, cost, commit_time)
+                        for key, etag, msg in outcomes
+                    ],
                 )
             if error or (failed and not processed):
                 status = "FAILED"
@@ -434,9 +476,13 @@ class RunRepository:
             return ended
 
     async def _end_cancelled(self, conn: asyncpg.Connection, run_id: str) -> Run:
-        # Claimed files were new (no attempt yet: forget them) or failed before (back to FAILED).
+        # Claimed files were new (no attempt yet: pending again, as discovered) or failed before (FAILED again).
         await conn.execute(
-            "DELETE FROM tracker.files WHERE run_id = $1 AND status = 'CLAIMED' AND attempts = 0", run_id
+            "WITH released AS (DELETE FROM tracker.files WHERE run_id = $1 AND status = 'CLAIMED' AND attempts = 0"
+            "   RETURNING ingestion_id, key, etag, size, last_modified, discover_time)"
+            " INSERT INTO tracker.pending_files SELECT ingestion_id, key, etag, size, last_modified,"
+            "   COALESCE(discover_time, clock_timestamp()) FROM released ON CONFLICT DO NOTHING",
+            run_id,
         )
         await conn.execute(
             "UPDATE tracker.files SET status = 'FAILED', update_time = clock_timestamp()"

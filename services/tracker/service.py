@@ -41,6 +41,12 @@ def _lease_seconds(value: int) -> int:
     return value
 
 
+def _check_time_range(selection: FileSelection) -> None:
+    after, before = selection.modified_after, selection.modified_before
+    if after is not None and before is not None and after >= before:
+        raise InvalidArgument.of([FieldViolation("modified_before_time", "must be later than modified_after_time")])
+
+
 class TrackerService:
     def __init__(self, runs: RunRepository, previews: PreviewRepository, deliveries: DeliveryRepository) -> None:
         self._runs = runs
@@ -78,13 +84,14 @@ class TrackerService:
         return page, token
 
     async def list_files(
-        self, caller: Principal, ingestion_id: str, status: str, page_size: int, page_token: str
+        self, caller: Principal, ingestion_id: str, selection: FileSelection, page_size: int, page_token: str
     ) -> tuple[list[ProcessedFile], str]:
-        if status and status not in FILE_STATUSES:
+        if selection.status and selection.status not in FILE_STATUSES:
             raise InvalidArgument.of([FieldViolation("status", f"must be one of {', '.join(FILE_STATUSES)}")])
+        _check_time_range(selection)
         size = page_size_or_default(page_size)
         after = decode_page_token(page_token, 2)
-        rows = await self._runs.list_files(ingestion_id, status, (after[0], after[1]) if after else None, size + 1)
+        rows = await self._runs.list_files(ingestion_id, selection, (after[0], after[1]) if after else None, size + 1)
         page = rows[:size]
         token = encode_page_token([page[-1].key, page[-1].etag]) if len(rows) > size else ""
         return page, token
@@ -96,9 +103,7 @@ class TrackerService:
         # CLAIMED records belong to a run in progress and are never cleared.
         if selection.status and selection.status not in set(FILE_STATUSES) - {"CLAIMED"}:
             raise InvalidArgument.of([FieldViolation("status", "must be PROCESSED, FAILED or SKIPPED")])
-        after, before = selection.modified_after, selection.modified_before
-        if after is not None and before is not None and after >= before:
-            raise InvalidArgument.of([FieldViolation("modified_before_time", "must be later than modified_after_time")])
+        _check_time_range(selection)
         return await self._runs.clear_files(ingestion_id, selection, dry_run=dry_run)
 
     async def cancel_run(self, caller: Principal, run_id: str) -> Run:
@@ -200,6 +205,7 @@ class TrackerService:
         table_schema: str,
         refused: bool = False,
         cancelled: bool = False,
+        commit_time: datetime | None = None,
     ) -> Run:
         caller.require(Role.ADMIN, "finishing runs")
         max_retries = await self._runs.max_retries_of(run_id)
@@ -214,4 +220,5 @@ class TrackerService:
             max_retries=max_retries,
             refused=refused,
             cancelled=cancelled,
+            commit_time=commit_time,
         )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from autoloader.tracker.v1 import tracker_pb2 as pb
 from autoloader.tracker.v1 import tracker_pb2_grpc as pb_grpc
@@ -22,6 +24,10 @@ from services.tracker.convert import (
 )
 from services.tracker.models import FileFailure, FileSelection
 from services.tracker.service import TrackerService
+
+
+def _time_or_none(request: Message, name: str) -> datetime | None:
+    return from_timestamp(getattr(request, name)) if request.HasField(name) else None
 
 
 class TrackerServicer(pb_grpc.TrackerServiceServicer):
@@ -43,8 +49,15 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
         return pb.ListRunsResponse(runs=[run_to_pb(r) for r in runs], next_page_token=token)
 
     async def ListFiles(self, request: pb.ListFilesRequest, context: Any) -> pb.ListFilesResponse:
+        selection = FileSelection(
+            key_prefix=request.key_prefix,
+            status=request.status,
+            modified_after=_time_or_none(request, "modified_after_time"),
+            modified_before=_time_or_none(request, "modified_before_time"),
+            run_id=request.run_id,
+        )
         files, token = await self._tracker.list_files(
-            principal(), request.ingestion_id, request.status, request.page_size, request.page_token
+            principal(), request.ingestion_id, selection, request.page_size, request.page_token
         )
         return pb.ListFilesResponse(processed_files=[processed_file_to_pb(f) for f in files], next_page_token=token)
 
@@ -53,12 +66,8 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
             key_prefix=request.key_prefix,
             keys=tuple(request.keys),
             status=request.status,
-            modified_after=from_timestamp(request.modified_after_time)
-            if request.HasField("modified_after_time")
-            else None,
-            modified_before=from_timestamp(request.modified_before_time)
-            if request.HasField("modified_before_time")
-            else None,
+            modified_after=_time_or_none(request, "modified_after_time"),
+            modified_before=_time_or_none(request, "modified_before_time"),
         )
         cleared = await self._tracker.clear_files(principal(), request.ingestion_id, selection, dry_run=request.dry_run)
         return pb.ClearFilesResponse(files_cleared=cleared.files, bytes_cleared=cleared.bytes)
@@ -115,6 +124,7 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
             table_schema=request.table_schema,
             refused=request.refused,
             cancelled=request.cancelled,
+            commit_time=_time_or_none(request, "commit_time"),
         )
         return pb.FinishRunResponse(run=run_to_pb(run))
 
