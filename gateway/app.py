@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,6 +34,7 @@ from services.shared.errors import (
     Unauthenticated,
 )
 from services.shared.logging import get_logger
+from services.shared.metrics import ServiceMetrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
@@ -67,8 +69,33 @@ def _metadata(request: Request) -> list[tuple[str, str]]:
     return metadata
 
 
-def _endpoint(route: Route, backends: Backends, max_body_bytes: int) -> Callable[[Request], Awaitable[Response]]:
+class HttpMetrics:
+    def __init__(self) -> None:
+        self.service = ServiceMetrics("gateway")
+        self._requests = self.service.counter(
+            "autoloader_http_requests", "HTTP API requests, by route and status", ["route", "status"]
+        )
+        self._seconds = self.service.histogram(
+            "autoloader_http_request_duration_seconds", "Time to answer an HTTP API request", ["route"]
+        )
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        self._requests.labels(route=route, status=str(status)).inc()
+        self._seconds.labels(route=route).observe(seconds)
+
+
+def _endpoint(
+    route: Route, backends: Backends, max_body_bytes: int, metrics: HttpMetrics
+) -> Callable[[Request], Awaitable[Response]]:
+    route_key = f"{route.http_method} {route.path}"
+
     async def endpoint(request: Request) -> Response:
+        started = time.monotonic()
+        response = await answer(request)
+        metrics.observe(route_key, response.status_code, time.monotonic() - started)
+        return response
+
+    async def answer(request: Request) -> Response:
         try:
             body = await _read_body(request, max_body_bytes) if route.body else b""
             message = request_from_http(
@@ -151,6 +178,11 @@ def create_app(backend_addresses: dict[str, str], *, max_body_bytes: int = 1_048
     routes = build_routes()
     backends = Backends(backend_addresses)
     openapi = build_openapi(routes)
+    metrics = HttpMetrics()
+
+    async def prometheus(request: Request) -> Response:
+        # Unauthenticated, like most scrape targets: counts and timings by route, nothing about callers.
+        return Response(generate_latest(metrics.service.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:
         states = await _backend_health(backends)
@@ -193,8 +225,12 @@ def create_app(backend_addresses: dict[str, str], *, max_body_bytes: int = 1_048
 
     app = Starlette(
         routes=[
-            *[StarletteRoute(r.path, _endpoint(r, backends, max_body_bytes), methods=[r.http_method]) for r in routes],
+            *[
+                StarletteRoute(r.path, _endpoint(r, backends, max_body_bytes, metrics), methods=[r.http_method])
+                for r in routes
+            ],
             StarletteRoute("/healthz", healthz, methods=["GET"]),
+            StarletteRoute("/metrics", prometheus, methods=["GET"]),
             StarletteRoute("/api/v1/openapi.json", openapi_json, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from autoloader.cli import ingestions, runs, tokens
+from autoloader.cli import ingestions, operations, runs, tokens
 from autoloader.cli.connection import home
 
 app = typer.Typer(help="Incremental, exactly-once ingestion of files into Apache Iceberg tables.", no_args_is_help=True)
@@ -19,6 +19,10 @@ app.command("runs")(runs.runs)
 app.command("files")(runs.files)
 app.command("clear-processed-files")(runs.clear_processed_files)
 app.command("sql")(runs.sql)
+app.command("preview")(operations.preview)
+app.command("cancel")(operations.cancel)
+app.command("ticks")(operations.ticks)
+app.command("deliveries")(operations.deliveries)
 
 
 @app.command()

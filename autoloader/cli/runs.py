@@ -48,7 +48,8 @@ def run(
     ingestion_id: str,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the run to end, showing progress")] = False,
 ) -> None:
-    """Start a run of an ingestion. With --wait, exit 0 on SUCCESS, 3 on PARTIAL_SUCCESS, 1 on FAILED."""
+    """Start a run of an ingestion. With --wait, exit 0 on SUCCESS, 3 on PARTIAL_SUCCESS, 1 on FAILED, 4 on
+    CANCELLED."""
     started = call(
         lambda c: _control(c).RunIngestion(pb.RunIngestionRequest(ingestion_id=ingestion_id), metadata=c.metadata())
     )
@@ -82,6 +83,8 @@ def runs(
 def files(
     ingestion_id: str,
     status: Annotated[str, typer.Option(help="PROCESSED, FAILED, SKIPPED or CLAIMED")] = "",
+    prefix: Annotated[str, typer.Option("--prefix", help="Only records whose key starts with this")] = "",
+    run_id: Annotated[str, typer.Option("--run", help="Only records of files this run handled last")] = "",
 ) -> None:
     """List an ingestion's processed-file records."""
 
@@ -90,7 +93,12 @@ def files(
         while True:
             page = _control(c).ListProcessedFiles(
                 pb.ListProcessedFilesRequest(
-                    ingestion_id=ingestion_id, status=status, page_token=token, page_size=1000
+                    ingestion_id=ingestion_id,
+                    status=status,
+                    key_prefix=prefix,
+                    run_id=run_id,
+                    page_token=token,
+                    page_size=1000,
                 ),
                 metadata=c.metadata(),
             )

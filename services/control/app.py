@@ -14,6 +14,7 @@ from services.control.servicer import ControlServicer
 from services.control.tracker_client import TrackerClient
 from services.shared.clock import Clock, SystemClock
 from services.shared.config import ControlSettings
+from services.shared.metrics import ServiceMetrics
 from services.shared.periodic import Periodic
 from services.shared.service_runtime import AddServicers, RunningService, start_service
 from services.shared.token_repository import TokenRepository
@@ -26,6 +27,8 @@ async def start(settings: ControlSettings, *, clock: Clock | None = None) -> Run
     tracker_channel = grpc.aio.insecure_channel(settings.tracker_address)
     clock = clock or SystemClock()
     schedulers: list[Scheduler] = []
+    metrics = ServiceMetrics("control")
+    ticks = metrics.counter("autoloader_schedule_ticks", "Schedule due times handled, by outcome", ["outcome"])
 
     def build(pool: asyncpg.Pool) -> AddServicers:
         tracker = TrackerClient(tracker_channel)
@@ -39,7 +42,15 @@ async def start(settings: ControlSettings, *, clock: Clock | None = None) -> Run
             preview_timeout=settings.preview_timeout_seconds,
         )
         if settings.token is not None:
-            schedulers.append(Scheduler(schedules, tracker, clock, service_token=settings.token.get_secret_value()))
+            schedulers.append(
+                Scheduler(
+                    schedules,
+                    tracker,
+                    clock,
+                    service_token=settings.token.get_secret_value(),
+                    on_tick=lambda tick: ticks.labels(outcome=tick.outcome).inc(),
+                )
+            )
         servicer = ControlServicer(ingestions, TokenService(TokenRepository(pool)), RequestLog(pool))
 
         def add(server: grpc.aio.Server) -> None:
@@ -53,6 +64,7 @@ async def start(settings: ControlSettings, *, clock: Clock | None = None) -> Run
         schemas=[(SCHEMA, MIGRATIONS)],
         service_names=[SERVICE_NAME],
         build=build,
+        metrics=metrics,
     )
     for scheduler in schedulers:
         loop = Periodic("scheduler", scheduler.poll, settings.schedule_poll_seconds)

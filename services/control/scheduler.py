@@ -4,6 +4,7 @@ one run. Replicas share the work through row locks, so a due time fires once how
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,8 +23,15 @@ BATCH = 100
 
 class Scheduler:
     def __init__(
-        self, schedules: ScheduleRepository, tracker: TrackerClient, clock: Clock, *, service_token: str
+        self,
+        schedules: ScheduleRepository,
+        tracker: TrackerClient,
+        clock: Clock,
+        *,
+        service_token: str,
+        on_tick: Callable[[TickRecord], None] = lambda _: None,
     ) -> None:
+        self._on_tick = on_tick
         self._schedules = schedules
         self._tracker = tracker
         self._clock = clock
@@ -75,6 +83,7 @@ class Scheduler:
             handle_time=now,
         )
         await due.record(record, tick.next_fire_time)
+        self._on_tick(record)
         _log.info(
             "schedule tick",
             ingestion_id=ingestion.ingestion_id,

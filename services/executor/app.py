@@ -16,6 +16,7 @@ from services.executor.spark_session import build_spark_session, s3a_options
 from services.executor.tracker_client import ExecutorTrackerClient
 from services.executor.worker import Worker
 from services.shared.config import ExecutorSettings
+from services.shared.metrics import ServiceMetrics
 from services.shared.service_runtime import AddServicers, RunningService, start_service
 
 SERVICE_NAME = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
@@ -61,11 +62,13 @@ def spark_starter(settings: ExecutorSettings) -> TableLoader:
 async def start(settings: ExecutorSettings) -> RunningService:
     tracker_channel = grpc.aio.insecure_channel(settings.tracker_address)
     tracker = ExecutorTrackerClient(tracker_channel, settings.token.get_secret_value())
+    metrics = ServiceMetrics("executor")
     worker = Worker(
         tracker,
         lambda: spark_starter(settings),
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
+        metrics=metrics,
     )
 
     def build(pool: asyncpg.Pool) -> AddServicers:
@@ -76,7 +79,7 @@ async def start(settings: ExecutorSettings) -> RunningService:
         return add
 
     running = await start_service(
-        name="executor", settings=settings, schemas=[], service_names=[SERVICE_NAME], build=build
+        name="executor", settings=settings, schemas=[], service_names=[SERVICE_NAME], build=build, metrics=metrics
     )
 
     async def stop_worker() -> None:

@@ -13,6 +13,7 @@ from services.executor.pipeline import RunExecutor
 from services.executor.preview import answer_preview
 from services.executor.tracker_client import ExecutorTrackerClient
 from services.shared.logging import get_logger
+from services.shared.metrics import ServiceMetrics
 
 _log = get_logger("worker")
 
@@ -29,7 +30,13 @@ class Worker:
         *,
         lease_seconds: int,
         poll_seconds: float,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
+        metrics = metrics or ServiceMetrics("executor")
+        self._runs_seconds = metrics.histogram(
+            "autoloader_executor_run_seconds", "Time this executor spent on each run it claimed"
+        )
+        self._previews = metrics.counter("autoloader_executor_previews", "Previews this executor answered")
         self._tracker = tracker
         self._start_loader = start_loader
         self._lease_seconds = lease_seconds
@@ -73,10 +80,12 @@ class Worker:
                 preview = await self._tracker.claim_preview(self.executor_id)
                 if preview is not None:
                     await answer_preview(self._tracker, loader, preview)
+                    self._previews.inc()
                     continue
                 claim = await self._tracker.claim_run(self.executor_id, self._lease_seconds)
                 if claim is not None:
-                    await runner.execute(claim)
+                    with self._runs_seconds.time():
+                        await runner.execute(claim)
                     continue
             except asyncio.CancelledError:
                 raise

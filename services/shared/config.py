@@ -55,6 +55,9 @@ class ServiceSettings(CommonSettings):
     )
     db_pool_max_size: int = Field(10, ge=1, description="Largest number of pooled database connections")
     shutdown_grace_seconds: float = Field(5.0, ge=0, description="How long in-flight RPCs may finish on SIGTERM")
+    metrics_port: int = Field(
+        0, ge=-1, le=65535, description="Port of the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off"
+    )
     webhook_allowlist: str = Field(
         "",
         description="Comma-separated addresses or CIDR ranges (optionally :port) webhooks may reach although"

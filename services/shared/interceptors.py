@@ -77,8 +77,11 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: AutoloaderE
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(
+        self, authenticator: Authenticator, on_call: Callable[[str, str, float], None] = lambda *_: None
+    ) -> None:
         self._authenticator = authenticator
+        self._on_call = on_call  # (method, status code name, seconds): for metrics
 
     async def intercept_service(
         self,
@@ -158,4 +161,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 _log.exception("rpc failed")
                 await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL_MESSAGE)
             finally:
-                _log.info("rpc", code=code.name, duration_ms=round((time.monotonic() - started) * 1000, 1))
+                elapsed = time.monotonic() - started
+                self._on_call(method, code.name, elapsed)
+                _log.info("rpc", code=code.name, duration_ms=round(elapsed * 1000, 1))

@@ -17,6 +17,7 @@ from services.shared.config import ServiceSettings, load_settings
 from services.shared.db import apply_migrations, create_pool
 from services.shared.grpc_server import GrpcServer, run_until_signalled, start_grpc_server, write_port_file
 from services.shared.interceptors import ServiceInterceptor
+from services.shared.metrics import MetricsEndpoint, ServiceMetrics, serve_metrics
 from services.shared.token_repository import MIGRATIONS as AUTH_MIGRATIONS
 from services.shared.token_repository import SCHEMA as AUTH_SCHEMA
 from services.shared.token_repository import Authenticator, TokenRepository
@@ -32,6 +33,8 @@ class RunningService:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Background workers by name (the scheduler, the webhook sender), for tests that drive them directly.
     background: dict[str, Any] = field(default_factory=dict)
+    metrics: ServiceMetrics | None = None
+    metrics_endpoint: MetricsEndpoint | None = None
 
     @property
     def address(self) -> str:
@@ -44,6 +47,8 @@ class RunningService:
     async def close(self) -> None:
         for cleanup in self.on_stop:
             await cleanup()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.stop()
         await self.pool.close()
 
 
@@ -54,13 +59,16 @@ async def start_service(
     schemas: list[tuple[str, Path]],
     service_names: list[str],
     build: Callable[[asyncpg.Pool], AddServicers],
+    metrics: ServiceMetrics | None = None,
 ) -> RunningService:
-    """Connect, migrate the shared auth schema and the service's own, then serve."""
+    """Connect, migrate the shared auth schema and the service's own, then serve (gRPC, and /metrics)."""
+    metrics = metrics or ServiceMetrics(name)
     pool = await create_pool(settings.database_url.get_secret_value(), service=name, max_size=settings.db_pool_max_size)
+    endpoint = None
     try:
         for schema, directory in [(AUTH_SCHEMA, AUTH_MIGRATIONS), *schemas]:
             await apply_migrations(pool, schema, directory)
-        interceptor = ServiceInterceptor(Authenticator(TokenRepository(pool)))
+        interceptor = ServiceInterceptor(Authenticator(TokenRepository(pool)), metrics.observe_call)
         server = await start_grpc_server(
             host=settings.grpc_host,
             port=settings.grpc_port,
@@ -68,10 +76,12 @@ async def start_service(
             add_servicers=build(pool),
             interceptors=[interceptor],
         )
+        if settings.metrics_port >= 0:
+            endpoint = serve_metrics(metrics, settings.grpc_host, settings.metrics_port)
     except BaseException:
         await pool.close()
         raise
-    return RunningService(grpc=server, pool=pool)
+    return RunningService(grpc=server, pool=pool, metrics=metrics, metrics_endpoint=endpoint)
 
 
 Settings = TypeVar("Settings", bound=ServiceSettings)
@@ -93,7 +103,8 @@ def main(
     async def serve() -> None:
         running = await start(settings)
         write_port_file(settings.port_file, running.grpc.port)
-        log.info("serving", port=running.grpc.port)
+        metrics_port = running.metrics_endpoint.port if running.metrics_endpoint else None
+        log.info("serving", port=running.grpc.port, metrics_port=metrics_port)
         await run_until_signalled(running.grpc, grace=settings.shutdown_grace_seconds, on_stop=running.close)
 
     asyncio.run(serve())

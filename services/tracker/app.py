@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import grpc
 
 from autoloader.tracker.v1 import tracker_pb2, tracker_pb2_grpc
 from services.shared.config import TrackerSettings
+from services.shared.metrics import ServiceMetrics
 from services.shared.periodic import Periodic
 from services.shared.service_runtime import AddServicers, RunningService, start_service
 from services.tracker.delivery_repository import DeliveryRepository
+from services.tracker.metrics import TrackerMetrics, database_gauges
 from services.tracker.preview_repository import PreviewRepository
 from services.tracker.repository import MIGRATIONS, SCHEMA, RunRepository
 from services.tracker.service import TrackerService
@@ -22,10 +26,12 @@ SERVICE_NAME = tracker_pb2.DESCRIPTOR.services_by_name["TrackerService"].full_na
 async def start(settings: TrackerSettings) -> RunningService:
     """Serve the tracker API and send webhook deliveries in the background."""
     senders: list[WebhookSender] = []
+    metrics = ServiceMetrics("tracker")
+    counters = TrackerMetrics(metrics)
 
     def build(pool: asyncpg.Pool) -> AddServicers:
         deliveries = DeliveryRepository(pool)
-        tracker = TrackerService(RunRepository(pool), PreviewRepository(pool), deliveries)
+        tracker = TrackerService(RunRepository(pool), PreviewRepository(pool), deliveries, counters)
         servicer = TrackerServicer(tracker)
         senders.append(
             WebhookSender(
@@ -33,8 +39,10 @@ async def start(settings: TrackerSettings) -> RunningService:
                 settings.outbound_policy(),
                 backoff_base=settings.webhook_backoff_seconds,
                 timeout=settings.webhook_timeout_seconds,
+                counters=counters,
             )
         )
+        metrics.add_database_gauges(asyncio.get_running_loop(), lambda: database_gauges(pool))
 
         def add(server: grpc.aio.Server) -> None:
             tracker_pb2_grpc.add_TrackerServiceServicer_to_server(servicer, server)
@@ -42,7 +50,12 @@ async def start(settings: TrackerSettings) -> RunningService:
         return add
 
     running = await start_service(
-        name="tracker", settings=settings, schemas=[(SCHEMA, MIGRATIONS)], service_names=[SERVICE_NAME], build=build
+        name="tracker",
+        settings=settings,
+        schemas=[(SCHEMA, MIGRATIONS)],
+        service_names=[SERVICE_NAME],
+        build=build,
+        metrics=metrics,
     )
     loop = Periodic("webhook-sender", senders[0].send_due, settings.webhook_poll_seconds)
     loop.start()

@@ -14,6 +14,7 @@ from services.shared.auth import Principal, Role
 from services.shared.errors import Aborted, FieldViolation, InvalidArgument, NotFound
 from services.shared.pagination import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size_or_default
 from services.tracker.delivery_repository import Delivery, DeliveryRepository
+from services.tracker.metrics import TrackerMetrics
 from services.tracker.models import (
     FILE_STATUSES,
     Batch,
@@ -48,10 +49,17 @@ def _check_time_range(selection: FileSelection) -> None:
 
 
 class TrackerService:
-    def __init__(self, runs: RunRepository, previews: PreviewRepository, deliveries: DeliveryRepository) -> None:
+    def __init__(
+        self,
+        runs: RunRepository,
+        previews: PreviewRepository,
+        deliveries: DeliveryRepository,
+        metrics: TrackerMetrics,
+    ) -> None:
         self._runs = runs
         self._previews = previews
         self._deliveries = deliveries
+        self._metrics = metrics
 
     async def create_run(self, caller: Principal, ingestion_id: str, ingestion: dict[str, Any], trigger: str) -> Run:
         caller.require(Role.EDITOR, "starting a run")
@@ -109,9 +117,12 @@ class TrackerService:
     async def cancel_run(self, caller: Principal, run_id: str) -> Run:
         """Called by the control service once it checked the caller may act on the run's ingestion."""
         caller.require(Role.EDITOR, "cancelling runs")
+        before = await self._runs.get_run(run_id)
         run = await self._runs.cancel_run(run_id, caller.name)
         if run is None:
             raise NotFound(f"run '{run_id}' not found")
+        if before is not None and before.status == "QUEUED" and run.status == "CANCELLED":
+            self._metrics.run_ended(run)
         if run.status not in ("QUEUED", "RUNNING", "CANCELLED") or not run.cancel_requested_by:
             raise Aborted(f"run '{run_id}' already ended ({run.status}); there is nothing to cancel")
         return run
@@ -169,7 +180,10 @@ class TrackerService:
         caller.require(Role.ADMIN, "claiming runs")
         if not executor_id:
             raise InvalidArgument.of([FieldViolation("executor_id", "is required")])
-        return await self._runs.claim_run(executor_id, _lease_seconds(lease_seconds))
+        claim = await self._runs.claim_run(executor_id, _lease_seconds(lease_seconds))
+        if claim is not None and claim.lease_epoch > 1:
+            self._metrics.lease_takeovers.inc()
+        return claim
 
     async def renew_lease(self, caller: Principal, run_id: str, lease_epoch: int, lease_seconds: int) -> bool:
         """Extend the lease; True when the run is to be cancelled."""
@@ -209,7 +223,7 @@ class TrackerService:
     ) -> Run:
         caller.require(Role.ADMIN, "finishing runs")
         max_retries = await self._runs.max_retries_of(run_id)
-        return await self._runs.finish_run(
+        run = await self._runs.finish_run(
             run_id,
             lease_epoch,
             snapshot_id=snapshot_id,
@@ -222,3 +236,5 @@ class TrackerService:
             cancelled=cancelled,
             commit_time=commit_time,
         )
+        self._metrics.run_ended(run)
+        return run

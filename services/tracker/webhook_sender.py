@@ -11,6 +11,7 @@ from services.shared.logging import get_logger
 from services.shared.webhook_signature import backoff_seconds
 from services.tracker import webhooks
 from services.tracker.delivery_repository import Delivery, DeliveryRepository
+from services.tracker.metrics import TrackerMetrics
 
 _log = get_logger("webhooks")
 BATCH = 20
@@ -24,7 +25,9 @@ class WebhookSender:
         *,
         backoff_base: float,
         timeout: float,
+        counters: TrackerMetrics,
     ) -> None:
+        self._counters = counters
         self._deliveries = deliveries
         self._policy = policy
         self._backoff_base = backoff_base
@@ -60,6 +63,7 @@ class WebhookSender:
             "error": result.error,
             "duration_ms": result.duration_ms,
         }
+        self._counters.webhook_attempts.labels(outcome=(final or "retry").lower()).inc()
         status = await self._deliveries.record_attempt(
             delivery, record, final_status=final, retry_in=backoff_seconds(number, base=self._backoff_base)
         )

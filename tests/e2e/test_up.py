@@ -177,6 +177,10 @@ def test_readme_walkthrough_loads_new_files_once_and_starts_over(home: Path, tmp
         assert count_rows(up, "analytics.dim_users") == 3
 
         (source / "part-3.csv").write_text("id,name\n4,dee\n")
+        preview = cli(up, "preview", "users-snapshot-ingestion")
+        assert preview.returncode == 0, preview.stderr
+        assert preview.stdout.startswith("next run: 1 files, 14 bytes"), preview.stdout
+        assert preview.stdout.splitlines()[1].endswith(" part-3.csv")
         second = cli(up, "run", "users-snapshot-ingestion", "--wait")
         assert json.loads(second.stdout)["files_processed"] == 1
         assert count_rows(up, "analytics.dim_users") == 4

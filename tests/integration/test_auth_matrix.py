@@ -56,13 +56,15 @@ ALL_CALLERS = (*UNAUTHENTICATED_CALLERS, *AUTHENTICATED_CALLERS)
 
 HEALTHZ = "GET /healthz"
 OPENAPI = "GET /api/v1/openapi.json"
+METRICS = "GET /metrics"
 # Routes the app serves besides the proto-annotated ones.
-EXTRA_ROUTES = (HEALTHZ, OPENAPI)
+EXTRA_ROUTES = (HEALTHZ, OPENAPI, METRICS)
 
 # Status of each route, for:                               any unauthenticated  viewer  editor-own  editor-other  admin
 HTTP_EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     HEALTHZ:                                                      (200, 200, 200, 200, 200),
     OPENAPI:                                                      (401, 200, 200, 200, 200),
+    METRICS:                                                      (200, 200, 200, 200, 200),
     "POST /api/v1/ingestions":                                    (401, 403, 201, 201, 201),
     "GET /api/v1/ingestions":                                     (401, 200, 200, 200, 200),
     "GET /api/v1/ingestions/{ingestion_id}":                      (401, 200, 200, 200, 200),
