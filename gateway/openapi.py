@@ -132,6 +132,14 @@ def build_openapi(routes: list[Route]) -> dict[str, Any]:
             "responses": {"200": {"description": "Serving"}, "503": {"description": "A backend is not serving"}},
         }
     }
+    paths["/metrics"] = {
+        "get": {
+            "operationId": "Metrics",
+            "summary": "The gateway's Prometheus metrics (no token needed)",
+            "security": [],
+            "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Autoloader API", "version": autoloader.__version__},

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.integration
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 HEALTHZ = ("GET", "/healthz")
+METRICS = ("GET", "/metrics")
 HTTP_VERBS = ("get", "put", "post", "delete", "patch")
 NOT_FOUND, INVALID_ARGUMENT = 5, 3
 
@@ -135,7 +136,7 @@ async def openapi(admin: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def test_openapi_lists_exactly_the_gateway_route_table(openapi: dict[str, Any]) -> None:
-    expected = {**route_table_operations(), HEALTHZ: "Healthz"}
+    expected = {**route_table_operations(), HEALTHZ: "Healthz", METRICS: "Metrics"}
 
     assert documented_operations(openapi) == expected
 
@@ -146,6 +147,7 @@ async def test_openapi_lists_exactly_the_proto_http_annotations(openapi: dict[st
 
     documented = documented_operations(openapi)
     documented.pop(HEALTHZ)
+    documented.pop(METRICS)
 
     assert documented == annotated
     assert route_table_operations() == annotated
@@ -163,7 +165,7 @@ async def test_every_documented_operation_is_served(openapi: dict[str, Any], ano
     for method, path in documented_operations(openapi):
         response = await anonymous.request(method, fill(path))
 
-        expected = 200 if (method, path) == HEALTHZ else 401
+        expected = 200 if (method, path) in (HEALTHZ, METRICS) else 401
         assert response.status_code == expected, f"{method} {path}: {response.status_code} {response.text}"
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 INGESTIONS = "/api/v1/ingestions"
 MAX_BODY_BYTES = 64 * 1024  # the limit tests/support/stack.py gives the gateway
-OUTPUT_ONLY = ("owner", "create_time", "update_time")
+OUTPUT_ONLY = ("owner", "create_time", "update_time", "next_fire_time")
 
 # gRPC status codes as they appear in the JSON error body.
 INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, RESOURCE_EXHAUSTED, INTERNAL = 3, 5, 6, 8, 13

@@ -4,10 +4,11 @@ from dataclasses import replace
 
 import pytest
 
-from services.control.models import Destination, Ingestion, Schedule, Source
+from services.control.models import Destination, Ingestion, Schedule, Source, Webhook
 from services.control.validation import validate
 from services.shared.errors import InvalidArgument
 
+SECRET = "sixteen-chars-ok"
 VALID = Ingestion(
     ingestion_id="users-snapshot-ingestion",
     name="Users snapshot",
@@ -27,6 +28,7 @@ def test_valid_configuration_passes() -> None:
     validate(replace(VALID, source=Source(uri="file:///data/in/", format="parquet")))
     validate(replace(VALID, destination=Destination(table="cat.db.t_1")))
     validate(replace(VALID, schedule=Schedule(cron="0 2 * * *", timezone="Europe/Berlin")))
+    validate(replace(VALID, webhook=Webhook(url="https://hooks.example.com/autoloader", secret=SECRET)))
 
 
 def test_overwrite_is_refused_with_both_manual_alternatives() -> None:
@@ -73,6 +75,16 @@ def test_overwrite_is_refused_with_both_manual_alternatives() -> None:
         ({"schedule": Schedule(cron="0 2 * * * *")}, "schedule.cron"),
         ({"schedule": Schedule(cron="61 2 * * *")}, "schedule.cron"),
         ({"schedule": Schedule(cron="0 2 * * *", timezone="Mars/Base")}, "schedule.timezone"),
+        ({"webhook": Webhook(url="ftp://hooks.example.com/x", secret=SECRET)}, "webhook.url"),
+        ({"webhook": Webhook(url="https:///no-host", secret=SECRET)}, "webhook.url"),
+        ({"webhook": Webhook(url="https://u:p@hooks.example.com/", secret=SECRET)}, "webhook.url"),
+        ({"webhook": Webhook(url="https://hooks.example.com/" + "x" * 2048, secret=SECRET)}, "webhook.url"),
+        ({"webhook": Webhook(url="https://hooks.example.com/", secret="short")}, "webhook.secret"),
+        ({"webhook": Webhook(url="https://hooks.example.com/", secret=SECRET, max_attempts=0)}, "webhook.max_attempts"),
+        (
+            {"webhook": Webhook(url="https://hooks.example.com/", secret=SECRET, max_attempts=21)},
+            "webhook.max_attempts",
+        ),
     ],
 )
 def test_each_violation_names_its_field(change: dict[str, object], field: str) -> None:
