@@ -156,15 +156,23 @@ class IngestionService:
         size = DEFAULT_PREVIEW_FILES if page_size == 0 else page_size
         if not 0 < size <= MAX_PAGE_SIZE:
             raise InvalidArgument.of([FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
-        preview_id = await self._tracker.create_preview(ingestion, size)
+        return ingestion, await self._previewed(ingestion, size)
+
+    async def _previewed(
+        self, ingestion: Ingestion, page_size: int, clear: tpb.ClearFilesRequest | None = None
+    ) -> tpb.PreviewResult:
+        """Queue a preview and wait for an executor's listing and the tracker's plan of it."""
+        preview_id = await self._tracker.create_preview(ingestion, page_size, clear)
         deadline = asyncio.get_running_loop().time() + self._preview_timeout
         delay = 0.05
         while True:
             answer = await self._tracker.get_preview(preview_id)
             if answer.status == "DONE":
-                return ingestion, answer.result
+                return answer.result
             if answer.status == "FAILED":
-                raise FailedPrecondition(f"the source of '{ingestion_id}' could not be listed: {answer.error}")
+                raise FailedPrecondition(
+                    f"the source of '{ingestion.ingestion_id}' could not be listed: {answer.error}"
+                )
             if asyncio.get_running_loop().time() > deadline:
                 raise DeadlineExceeded(
                     f"no executor answered the preview within {self._preview_timeout:g}s; is an executor running?"
@@ -198,11 +206,20 @@ class IngestionService:
         next_token = encode_page_token([page[-1].tick_time.isoformat()]) if len(rows) > size else ""
         return page, next_token
 
-    async def clear_files(self, caller: Principal, request: tpb.ClearFilesRequest) -> tpb.ClearFilesResponse:
-        """Clear the selected processed-file records (all by default); with dry_run only count them."""
+    async def clear_files(
+        self, caller: Principal, request: tpb.ClearFilesRequest
+    ) -> tuple[tpb.ClearFilesResponse, tpb.PreviewResult | None]:
+        """Clear the selected processed-file records (all by default). A dry run only counts them, and with an
+        executor's listing also the files among them still in the source (None when no executor answered)."""
         ingestion = await self.get(caller, request.ingestion_id)
         caller.require_owner_or_admin(ingestion.owner, f"clearing processed files of '{request.ingestion_id}'")
-        return await self._tracker.clear_files(request)
+        cleared = await self._tracker.clear_files(request)
+        if not request.dry_run:
+            return cleared, None
+        try:
+            return cleared, await self._previewed(ingestion, 0, request)
+        except (DeadlineExceeded, FailedPrecondition):
+            return cleared, None
 
 
 def _keep_stored_secret(current: Ingestion, updated: Ingestion) -> Ingestion:

@@ -122,8 +122,14 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
     ) -> pb.ClearProcessedFilesResponse:
         selection = tpb.ClearFilesRequest()
         selection.ParseFromString(request.SerializeToString())  # the same fields, numbered alike
-        cleared = await self._ingestions.clear_files(principal(), selection)
-        if request.dry_run:
+        cleared, reprocess = await self._ingestions.clear_files(principal(), selection)
+        if request.dry_run and reprocess is not None:
+            message = (
+                f"Would clear {cleared.files_cleared} processed file records; {reprocess.files_to_reprocess} of"
+                f" their files ({reprocess.bytes_to_reprocess} bytes) are still in the source and would be loaded"
+                f" again. Nothing was cleared"
+            )
+        elif request.dry_run:
             message = (
                 f"Would clear {cleared.files_cleared} processed file records; the next run would load"
                 f" {cleared.bytes_cleared} bytes again if the files are still in the source. Nothing was cleared"
@@ -136,6 +142,9 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
         if request != pb.ClearProcessedFilesRequest(ingestion_id=request.ingestion_id):  # a selection or dry run
             response.bytes_cleared = cleared.bytes_cleared
             response.dry_run = request.dry_run
+        if reprocess is not None:
+            response.files_to_reprocess = reprocess.files_to_reprocess
+            response.bytes_to_reprocess = reprocess.bytes_to_reprocess
         return response
 
     async def PreviewIngestion(self, request: pb.PreviewIngestionRequest, context: Any) -> pb.PreviewIngestionResponse:

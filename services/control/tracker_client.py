@@ -62,9 +62,11 @@ class TrackerClient:
         response: tpb.CancelRunResponse = await call(SERVICE, self._stub.CancelRun, request)
         return response.run
 
-    async def create_preview(self, ingestion: Ingestion, page_size: int) -> str:
+    async def create_preview(
+        self, ingestion: Ingestion, page_size: int, clear: tpb.ClearFilesRequest | None = None
+    ) -> str:
         request = tpb.CreatePreviewRequest(
-            ingestion_id=ingestion.ingestion_id, ingestion=_frozen_config(ingestion), page_size=page_size
+            ingestion_id=ingestion.ingestion_id, ingestion=_frozen_config(ingestion), page_size=page_size, clear=clear
         )
         response: tpb.CreatePreviewResponse = await call(SERVICE, self._stub.CreatePreview, request)
         return response.preview_id

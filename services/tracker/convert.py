@@ -116,4 +116,6 @@ def preview_result_to_pb(result: PreviewResult) -> pb.PreviewResult:
         table_exists=result.table_exists,
         files_loaded_before=result.files_loaded_before,
         active_run_id=result.active_run_id,
+        files_to_reprocess=result.files_to_reprocess,
+        bytes_to_reprocess=result.bytes_to_reprocess,
     )

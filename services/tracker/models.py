@@ -161,6 +161,8 @@ class PreviewResult:
     table_exists: bool
     files_loaded_before: int
     active_run_id: str
+    files_to_reprocess: int = 0
+    bytes_to_reprocess: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,35 @@ from typing import Any
 import asyncpg
 
 from services.tracker import planning
-from services.tracker.models import FileEntry, Preview, PreviewResult
+from services.tracker.models import FileEntry, FileSelection, Preview, PreviewResult
 
 # A preview nobody took within this long is not taken any more (its caller has given up).
 UNCLAIMED_TTL = "2 minutes"
 # Answered previews are kept this long for the caller to read, then deleted.
 KEEP = "10 minutes"
+
+
+def _selection_json(selection: FileSelection) -> dict[str, Any]:
+    return {
+        "key_prefix": selection.key_prefix,
+        "keys": list(selection.keys),
+        "status": selection.status,
+        "modified_after": selection.modified_after.isoformat() if selection.modified_after else None,
+        "modified_before": selection.modified_before.isoformat() if selection.modified_before else None,
+    }
+
+
+def _selection_from_json(stored: dict[str, Any]) -> FileSelection:
+    def moment(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    return FileSelection(
+        key_prefix=stored["key_prefix"],
+        keys=tuple(stored["keys"]),
+        status=stored["status"],
+        modified_after=moment(stored["modified_after"]),
+        modified_before=moment(stored["modified_before"]),
+    )
 
 
 def _result_json(result: PreviewResult) -> dict[str, Any]:
@@ -36,15 +59,18 @@ class PreviewRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create(self, ingestion_id: str, ingestion: dict[str, Any], page_size: int) -> str:
+    async def create(
+        self, ingestion_id: str, ingestion: dict[str, Any], page_size: int, clear: FileSelection | None = None
+    ) -> str:
         preview_id = f"preview-{secrets.token_hex(6)}"
         await self._pool.execute(
-            "INSERT INTO tracker.previews (preview_id, ingestion_id, ingestion, page_size, status)"
-            " VALUES ($1, $2, $3, $4, 'QUEUED')",
+            "INSERT INTO tracker.previews (preview_id, ingestion_id, ingestion, page_size, clear_selection, status)"
+            " VALUES ($1, $2, $3, $4, $5, 'QUEUED')",
             preview_id,
             ingestion_id,
             json.dumps(ingestion),
             page_size,
+            json.dumps(_selection_json(clear)) if clear is not None else None,
         )
         await self._pool.execute(f"DELETE FROM tracker.previews WHERE create_time < now() - interval '{KEEP}'")
         return preview_id
@@ -82,7 +108,8 @@ class PreviewRepository:
         """Plan the listed files as the next run would, store the answer, and drop the listing."""
         async with self._pool.acquire() as conn, conn.transaction():
             preview = await conn.fetchrow(
-                "SELECT ingestion_id, ingestion, page_size FROM tracker.previews WHERE preview_id = $1 FOR UPDATE",
+                "SELECT ingestion_id, ingestion, page_size, clear_selection FROM tracker.previews"
+                " WHERE preview_id = $1 FOR UPDATE",
                 preview_id,
             )
             if preview is None:
@@ -92,6 +119,7 @@ class PreviewRepository:
                     "UPDATE tracker.previews SET status = 'FAILED', error = $2 WHERE preview_id = $1", preview_id, error
                 )
             else:
+                clear = preview["clear_selection"]
                 result = await _plan(
                     conn,
                     preview_id,
@@ -99,6 +127,7 @@ class PreviewRepository:
                     json.loads(preview["ingestion"]),
                     page_size=preview["page_size"],
                     table_exists=table_exists,
+                    clear=_selection_from_json(json.loads(clear)) if clear else None,
                 )
                 await conn.execute(
                     "UPDATE tracker.previews SET status = 'DONE', result = $2 WHERE preview_id = $1",
@@ -121,6 +150,7 @@ async def _plan(
     *,
     page_size: int,
     table_exists: bool,
+    clear: FileSelection | None,
 ) -> PreviewResult:
     limits = (
         _limit(config, "max_retries", 3),
@@ -144,6 +174,19 @@ async def _plan(
         *arguments,
         page_size,
     )
+    reprocess = (0, 0)
+    if clear is not None:
+        # Listed files whose records the clear would remove: what it makes the next runs load again.
+        conditions, values = clear.where(3)
+        row = await conn.fetchrow(
+            f"SELECT count(*), COALESCE(sum(l.size), 0) FROM tracker.listings l JOIN ("
+            f"  SELECT key, etag FROM tracker.files WHERE ingestion_id = $2 AND status <> 'CLAIMED'{conditions}"
+            f") f ON f.key = l.key AND f.etag = l.etag WHERE l.run_id = $1",
+            preview_id,
+            ingestion_id,
+            *values,
+        )
+        reprocess = (int(row[0]), int(row[1]))
     active = await conn.fetchval(
         "SELECT run_id FROM tracker.runs WHERE ingestion_id = $1 AND status IN ('QUEUED', 'RUNNING')", ingestion_id
     )
@@ -158,4 +201,6 @@ async def _plan(
         table_exists=table_exists,
         files_loaded_before=totals["loaded_before"],
         active_run_id=active or "",
+        files_to_reprocess=reprocess[0],
+        bytes_to_reprocess=reprocess[1],
     )

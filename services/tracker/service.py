@@ -142,14 +142,19 @@ class TrackerService:
     # --- previews: the control service asks, an executor lists, the planning SQL answers ---------------
 
     async def create_preview(
-        self, caller: Principal, ingestion_id: str, ingestion: dict[str, Any], page_size: int
+        self,
+        caller: Principal,
+        ingestion_id: str,
+        ingestion: dict[str, Any],
+        page_size: int,
+        clear: FileSelection | None = None,
     ) -> str:
         caller.require(Role.VIEWER, "previewing a run")
         if not ingestion_id:
             raise InvalidArgument.of([FieldViolation("ingestion_id", "is required")])
         if not 0 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidArgument.of([FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
-        return await self._previews.create(ingestion_id, ingestion, page_size)
+        return await self._previews.create(ingestion_id, ingestion, page_size, clear)
 
     async def get_preview(self, caller: Principal, preview_id: str) -> Preview:
         caller.require(Role.VIEWER, "reading a preview")

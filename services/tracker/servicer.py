@@ -30,6 +30,16 @@ def _time_or_none(request: Message, name: str) -> datetime | None:
     return from_timestamp(getattr(request, name)) if request.HasField(name) else None
 
 
+def _selection(request: pb.ClearFilesRequest) -> FileSelection:
+    return FileSelection(
+        key_prefix=request.key_prefix,
+        keys=tuple(request.keys),
+        status=request.status,
+        modified_after=_time_or_none(request, "modified_after_time"),
+        modified_before=_time_or_none(request, "modified_before_time"),
+    )
+
+
 class TrackerServicer(pb_grpc.TrackerServiceServicer):
     def __init__(self, tracker: TrackerService) -> None:
         self._tracker = tracker
@@ -62,13 +72,7 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
         return pb.ListFilesResponse(processed_files=[processed_file_to_pb(f) for f in files], next_page_token=token)
 
     async def ClearFiles(self, request: pb.ClearFilesRequest, context: Any) -> pb.ClearFilesResponse:
-        selection = FileSelection(
-            key_prefix=request.key_prefix,
-            keys=tuple(request.keys),
-            status=request.status,
-            modified_after=_time_or_none(request, "modified_after_time"),
-            modified_before=_time_or_none(request, "modified_before_time"),
-        )
+        selection = _selection(request)
         cleared = await self._tracker.clear_files(principal(), request.ingestion_id, selection, dry_run=request.dry_run)
         return pb.ClearFilesResponse(files_cleared=cleared.files, bytes_cleared=cleared.bytes)
 
@@ -139,7 +143,10 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
 
     async def CreatePreview(self, request: pb.CreatePreviewRequest, context: Any) -> pb.CreatePreviewResponse:
         config = json_format.MessageToDict(request.ingestion)
-        preview_id = await self._tracker.create_preview(principal(), request.ingestion_id, config, request.page_size)
+        clear = _selection(request.clear) if request.HasField("clear") else None
+        preview_id = await self._tracker.create_preview(
+            principal(), request.ingestion_id, config, request.page_size, clear
+        )
         return pb.CreatePreviewResponse(preview_id=preview_id)
 
     async def GetPreview(self, request: pb.GetPreviewRequest, context: Any) -> pb.GetPreviewResponse:

@@ -57,8 +57,19 @@ async def test_selected_records_are_cleared_and_only_their_files_load_again(
         assert dry.status_code == 200, dry.text
         assert dry.json()["files_cleared"] == 2 and dry.json()["dry_run"] is True
         assert dry.json()["bytes_cleared"] == sizes["a/1.parquet"] + sizes["a/2.parquet"]
-        assert dry.json()["message"].startswith("Would clear 2 processed file records")
+        assert dry.json()["message"].startswith("Would clear 2 processed file records; 2 of their files")
+        # Both files are still in the source (an executor listed it): both would load again.
+        assert dry.json()["files_to_reprocess"] == 2
+        assert dry.json()["bytes_to_reprocess"] == dry.json()["bytes_cleared"]
         assert await keys(client, ingestion_id) == everything, "a dry run clears nothing"
+
+        # A file gone from the source has a record to clear but nothing to load again.
+        moved = source / "a/2.parquet"
+        moved.rename(tmp_path / "a2-aside.parquet")
+        gone = await clear(client, ingestion_id, key_prefix="a/", dry_run="true")
+        assert (gone.json()["files_cleared"], gone.json()["files_to_reprocess"]) == (2, 1)
+        assert gone.json()["bytes_to_reprocess"] == sizes["a/1.parquet"]
+        (tmp_path / "a2-aside.parquet").rename(moved)
 
         failed = await clear(client, ingestion_id, status="FAILED")
         assert failed.json()["files_cleared"] == 1 and failed.json()["message"] == "Cleared 1 processed file records"

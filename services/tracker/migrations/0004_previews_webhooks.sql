@@ -5,6 +5,7 @@ CREATE TABLE previews (
     ingestion_id  text NOT NULL,
     ingestion     jsonb NOT NULL,
     page_size     integer NOT NULL,
+    clear_selection jsonb,          -- a clear to count the effect of (a dry run), or NULL
     status        text NOT NULL CHECK (status IN ('QUEUED', 'RUNNING', 'DONE', 'FAILED')),
     result        jsonb,
     error         text NOT NULL DEFAULT '',
