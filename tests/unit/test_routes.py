@@ -34,7 +34,7 @@ def test_route_table_is_exactly_the_proto_annotations() -> None:
 def test_openapi_paths_match_the_route_table() -> None:
     document = build_openapi(build_routes())
     documented = {(verb.upper(), path) for path, operations in document["paths"].items() for verb in operations}
-    served = {(r.http_method, r.path) for r in build_routes()} | {("GET", "/healthz")}
+    served = {(r.http_method, r.path) for r in build_routes()} | {("GET", "/healthz"), ("GET", "/metrics")}
     assert documented == served
 
 
