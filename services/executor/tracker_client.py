@@ -11,7 +11,8 @@ from google.protobuf import json_format
 from autoloader.tracker.v1 import tracker_pb2 as tpb
 from autoloader.tracker.v1 import tracker_pb2_grpc as tpb_grpc
 from services.shared.grpc_client import translated
-from services.tracker.convert import entry_from_pb, entry_to_pb
+from services.tracker.convert import entry_from_pb
+from services.tracker.listing_format import pack
 from services.tracker.models import Batch, FileEntry
 
 SERVICE = "tracker"
@@ -50,9 +51,7 @@ class ExecutorTrackerClient:
     async def register_files(self, run_id: str, lease_epoch: int, chunks: AsyncIterator[list[FileEntry]]) -> int:
         async def requests() -> AsyncIterator[tpb.RegisterFilesRequest]:
             async for chunk in chunks:
-                yield tpb.RegisterFilesRequest(
-                    run_id=run_id, lease_epoch=lease_epoch, files=[entry_to_pb(e) for e in chunk]
-                )
+                yield tpb.RegisterFilesRequest(run_id=run_id, lease_epoch=lease_epoch, packed_files=pack(chunk))
 
         async with translated(SERVICE):
             response: tpb.RegisterFilesResponse = await self._stub.RegisterFiles(requests(), metadata=self._metadata)
@@ -121,7 +120,7 @@ class ExecutorTrackerClient:
         async def requests() -> AsyncIterator[tpb.CompletePreviewRequest]:
             yield tpb.CompletePreviewRequest(preview_id=preview_id, table_exists=table_exists)
             async for chunk in chunks:
-                yield tpb.CompletePreviewRequest(preview_id=preview_id, files=[entry_to_pb(e) for e in chunk])
+                yield tpb.CompletePreviewRequest(preview_id=preview_id, packed_files=pack(chunk))
             if message := error():
                 yield tpb.CompletePreviewRequest(preview_id=preview_id, error=message)
 

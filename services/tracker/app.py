@@ -13,6 +13,7 @@ from services.shared.metrics import ServiceMetrics
 from services.shared.periodic import Periodic
 from services.shared.service_runtime import AddServicers, RunningService, start_service
 from services.tracker.delivery_repository import DeliveryRepository
+from services.tracker.listing_cleanup import ListingCleanup
 from services.tracker.metrics import TrackerMetrics, database_gauges
 from services.tracker.preview_repository import PreviewRepository
 from services.tracker.repository import MIGRATIONS, SCHEMA, RunRepository
@@ -26,12 +27,16 @@ SERVICE_NAME = tracker_pb2.DESCRIPTOR.services_by_name["TrackerService"].full_na
 async def start(settings: TrackerSettings) -> RunningService:
     """Serve the tracker API and send webhook deliveries in the background."""
     senders: list[WebhookSender] = []
+    listings: list[ListingCleanup] = []
     metrics = ServiceMetrics("tracker")
     counters = TrackerMetrics(metrics)
 
     def build(pool: asyncpg.Pool) -> AddServicers:
         deliveries = DeliveryRepository(pool)
-        tracker = TrackerService(RunRepository(pool), PreviewRepository(pool), deliveries, counters)
+        listings.append(ListingCleanup(pool))
+        tracker = TrackerService(
+            RunRepository(pool, listings[0]), PreviewRepository(pool, listings[0]), deliveries, counters
+        )
         servicer = TrackerServicer(tracker)
         senders.append(
             WebhookSender(
@@ -57,6 +62,8 @@ async def start(settings: TrackerSettings) -> RunningService:
         build=build,
         metrics=metrics,
     )
+    await listings[0].sweep()
+    running.on_stop.append(listings[0].close)
     loop = Periodic("webhook-sender", senders[0].send_due, settings.webhook_poll_seconds)
     loop.start()
     running.on_stop.insert(0, loop.stop)

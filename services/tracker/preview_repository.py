@@ -3,6 +3,7 @@ with the SQL a run uses (services.tracker.planning) and forgotten, so nothing ab
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ from typing import Any
 import asyncpg
 
 from services.tracker import planning
+from services.tracker.listing_cleanup import ListingCleanup
+from services.tracker.listing_format import pack, with_listing_id
 from services.tracker.models import FileEntry, FileSelection, Preview, PreviewResult
 
 # A preview nobody took within this long is not taken any more (its caller has given up).
@@ -56,8 +59,9 @@ def _result_from_json(stored: dict[str, Any]) -> PreviewResult:
 
 
 class PreviewRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, listings: ListingCleanup | None = None) -> None:
         self._pool = pool
+        self._listings = listings or ListingCleanup(pool)
 
     async def create(
         self, ingestion_id: str, ingestion: dict[str, Any], page_size: int, clear: FileSelection | None = None
@@ -95,14 +99,17 @@ class PreviewRepository:
         )
         return (row["preview_id"], json.loads(row["ingestion"])) if row else None
 
-    async def add_listing(self, preview_id: str, entries: Sequence[FileEntry]) -> None:
+    async def add_listing(self, preview_id: str, entries: Sequence[FileEntry], packed: bytes = b"") -> None:
         """A chunk of the preview's listing, kept with the runs' listings until the preview is answered."""
-        await self._pool.copy_records_to_table(
-            "listings",
-            schema_name="tracker",
-            records=[(preview_id, e.key, e.etag, e.size, e.last_modified) for e in entries],
-            columns=["run_id", "key", "etag", "size", "last_modified"],
-        )
+        lines = with_listing_id(packed, preview_id) + with_listing_id(pack(entries), preview_id)
+        if lines:
+            await self._pool.copy_to_table(
+                "listings",
+                schema_name="tracker",
+                source=io.BytesIO(lines),
+                columns=["run_id", "key", "etag", "size", "last_modified"],
+                format="text",
+            )
 
     async def complete(self, preview_id: str, *, table_exists: bool, error: str) -> None:
         """Plan the listed files as the next run would, store the answer, and drop the listing."""
@@ -134,7 +141,7 @@ class PreviewRepository:
                     preview_id,
                     json.dumps(_result_json(result)),
                 )
-            await conn.execute("DELETE FROM tracker.listings WHERE run_id = $1", preview_id)
+            self._listings.forget_later(preview_id)
 
 
 def _limit(config: dict[str, Any], name: str, default: int) -> int:
@@ -159,6 +166,7 @@ async def _plan(
     )
     arguments = (preview_id, ingestion_id, *limits)
     counts = await conn.fetchrow(planning.LISTING_COUNTS, preview_id, ingestion_id)
+    await planning.prepare_for(conn, counts["discovered"])
     totals = await conn.fetchrow(
         f"SELECT count(*) FILTER (WHERE {planning.WITHIN_LIMITS}) AS next_files,"
         f" COALESCE(sum(size) FILTER (WHERE {planning.WITHIN_LIMITS}), 0) AS next_bytes,"

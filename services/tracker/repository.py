@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from services.shared.errors import AlreadyExists, LeaseLost, NotFound
+from services.shared.errors import AlreadyExists, InvalidArgument, LeaseLost, NotFound
 from services.tracker import planning, webhooks
+from services.tracker.listing_cleanup import ListingCleanup
+from services.tracker.listing_format import with_listing_id
 from services.tracker.models import (
     Batch,
     Claim,
@@ -31,6 +33,7 @@ from services.tracker.models import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_LISTING = ["run_id", "key", "etag", "size", "last_modified"]
 SCHEMA = "tracker"
 
 _RUN_COLUMNS = (
@@ -98,8 +101,9 @@ def _batch(ingestion_id: str, batch_seq: int, files_json: str, digest: str) -> B
 
 
 class RunRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, listings: ListingCleanup | None = None) -> None:
         self._pool = pool
+        self._listings = listings or ListingCleanup(pool)
 
     # --- runs as users see them -------------------------------------------------------------------
 
@@ -273,19 +277,36 @@ class RunRepository:
             raise LeaseLost(f"lease on {run_id} lost (epoch {lease_epoch}); stop without publishing")
         return row
 
-    async def register_files(self, run_id: str, lease_epoch: int, entries: Sequence[FileEntry]) -> int:
+    async def register_files(self, run_id: str, lease_epoch: int, chunks: AsyncIterator[bytes]) -> int:
+        """Load a run's listing (chunks of packed lines, see listing_format) with one COPY, in one transaction.
+
+        The lease is checked before, and again, with the run's row locked, before committing: a holder that
+        lost the run meanwhile adds nothing to the new holder's listing (a takeover deletes the listing when
+        it claims, so rows committed after it would be stale)."""
         async with self._pool.acquire() as conn, conn.transaction():
+            await self._check_lease(conn, run_id, lease_epoch)
+
+            async def lines() -> AsyncIterator[bytes]:
+                async for chunk in chunks:
+                    yield with_listing_id(chunk, run_id)
+
+            try:
+                result: str = await conn.copy_to_table(
+                    "listings", schema_name="tracker", source=lines(), columns=_LISTING, format="text"
+                )
+            except (asyncpg.DataError, asyncpg.BadCopyFileFormatError) as e:
+                raise InvalidArgument(f"packed_files: {e}") from e
             await self._fenced_run(conn, run_id, lease_epoch)
-            await conn.execute("CREATE TEMP TABLE incoming (LIKE tracker.listings INCLUDING DEFAULTS) ON COMMIT DROP")
-            await conn.copy_records_to_table(
-                "incoming",
-                records=[(run_id, e.key, e.etag, e.size, e.last_modified) for e in entries],
-                columns=["run_id", "key", "etag", "size", "last_modified"],
-            )
-            result: str = await conn.execute(
-                "INSERT INTO tracker.listings SELECT * FROM incoming ON CONFLICT DO NOTHING"
-            )
             return int(result.split()[-1])
+
+    async def _check_lease(self, conn: asyncpg.Connection, run_id: str, lease_epoch: int) -> None:
+        held = await conn.fetchval(
+            "SELECT status = 'RUNNING' AND lease_epoch = $2 FROM tracker.runs WHERE run_id = $1", run_id, lease_epoch
+        )
+        if held is None:
+            raise NotFound(f"run '{run_id}' not found")
+        if not held:
+            raise LeaseLost(f"lease on {run_id} lost (epoch {lease_epoch}); stop without publishing")
 
     async def plan_batch(
         self, run_id: str, lease_epoch: int, *, max_files: int, max_bytes: int, max_retries: int
@@ -304,6 +325,7 @@ class RunRepository:
                 batch = _batch(ingestion_id, run["batch_seq"], stored["files"], stored["files_hash"])
                 return batch, stored["files_discovered"], stored["files_skipped"]
             counts = await conn.fetchrow(planning.LISTING_COUNTS, run_id, ingestion_id)
+            await planning.prepare_for(conn, counts["discovered"])
             # The batch; new files it leaves for later (run limits) wait as pending, with their discovery time.
             rows = await conn.fetch(
                 f"WITH c AS MATERIALIZED ({planning.CANDIDATES}),"
@@ -324,7 +346,7 @@ class RunRepository:
                 run_id,
                 ingestion_id,
             )
-            await conn.execute("DELETE FROM tracker.listings WHERE run_id = $1", run_id)
+            self._listings.forget_later(run_id)  # after this transaction: the listing is not needed again
             await conn.execute(
                 "UPDATE tracker.runs SET files_discovered = $2, files_skipped = $3 WHERE run_id = $1",
                 run_id,

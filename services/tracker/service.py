@@ -6,7 +6,7 @@ for one run, directly. Executors call the lease/plan/finish side with a service 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -167,9 +167,11 @@ class TrackerService:
         caller.require(Role.ADMIN, "claiming previews")
         return await self._previews.claim(executor_id)
 
-    async def add_preview_listing(self, caller: Principal, preview_id: str, entries: Sequence[FileEntry]) -> None:
+    async def add_preview_listing(
+        self, caller: Principal, preview_id: str, entries: Sequence[FileEntry], packed: bytes = b""
+    ) -> None:
         caller.require(Role.ADMIN, "completing previews")
-        await self._previews.add_listing(preview_id, entries)
+        await self._previews.add_listing(preview_id, entries, packed)
 
     async def complete_preview(self, caller: Principal, preview_id: str, *, table_exists: bool, error: str) -> None:
         caller.require(Role.ADMIN, "completing previews")
@@ -196,10 +198,11 @@ class TrackerService:
         return await self._runs.renew_lease(run_id, lease_epoch, _lease_seconds(lease_seconds))
 
     async def register_files(
-        self, caller: Principal, run_id: str, lease_epoch: int, entries: Sequence[FileEntry]
+        self, caller: Principal, run_id: str, lease_epoch: int, chunks: AsyncIterator[bytes]
     ) -> int:
+        """Store a run's listing, streamed in chunks of packed lines."""
         caller.require(Role.ADMIN, "registering files")
-        return await self._runs.register_files(run_id, lease_epoch, entries)
+        return await self._runs.register_files(run_id, lease_epoch, chunks)
 
     async def plan_batch(
         self, caller: Principal, run_id: str, lease_epoch: int, max_files: int, max_bytes: int, max_retries: int

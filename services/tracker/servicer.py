@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from autoloader.tracker.v1 import tracker_pb2 as pb
 from autoloader.tracker.v1 import tracker_pb2_grpc as pb_grpc
+from services.shared.errors import InvalidArgument
 from services.shared.interceptors import principal
 from services.shared.process_info import start_timestamp, version
 from services.shared.timestamps import from_timestamp
@@ -22,6 +23,7 @@ from services.tracker.convert import (
     processed_file_to_pb,
     run_to_pb,
 )
+from services.tracker.listing_format import chunk_lines
 from services.tracker.models import FileFailure, FileSelection
 from services.tracker.service import TrackerService
 
@@ -95,11 +97,19 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
     async def RegisterFiles(
         self, requests: AsyncIterator[pb.RegisterFilesRequest], context: Any
     ) -> pb.RegisterFilesResponse:
-        registered = 0
-        async for chunk in requests:
-            registered += await self._tracker.register_files(
-                principal(), chunk.run_id, chunk.lease_epoch, [entry_from_pb(f) for f in chunk.files]
-            )
+        first = await anext(requests, None)
+        if first is None:
+            return pb.RegisterFilesResponse(files_registered=0)
+
+        async def packed_chunks() -> AsyncIterator[bytes]:
+            chunk: pb.RegisterFilesRequest | None = first
+            while chunk is not None:
+                if (chunk.run_id, chunk.lease_epoch) != (first.run_id, first.lease_epoch):
+                    raise InvalidArgument("run_id, lease_epoch: every message of a stream must name the same run")
+                yield chunk_lines(chunk.packed_files, (entry_from_pb(f) for f in chunk.files))
+                chunk = await anext(requests, None)
+
+        registered = await self._tracker.register_files(principal(), first.run_id, first.lease_epoch, packed_chunks())
         return pb.RegisterFilesResponse(files_registered=registered)
 
     async def PlanBatch(self, request: pb.PlanBatchRequest, context: Any) -> pb.PlanBatchResponse:
@@ -172,10 +182,9 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
             if not preview_id:
                 preview_id, table_exists = chunk.preview_id, chunk.table_exists
             error = error or chunk.error
-            if chunk.files:
-                await self._tracker.add_preview_listing(
-                    principal(), preview_id, [entry_from_pb(f) for f in chunk.files]
-                )
+            if chunk.files or chunk.packed_files:
+                entries = [entry_from_pb(f) for f in chunk.files]
+                await self._tracker.add_preview_listing(principal(), preview_id, entries, chunk.packed_files)
         if preview_id:
             await self._tracker.complete_preview(principal(), preview_id, table_exists=table_exists, error=error)
         return pb.CompletePreviewResponse()
