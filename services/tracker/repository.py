@@ -326,19 +326,29 @@ class RunRepository:
                 return batch, stored["files_discovered"], stored["files_skipped"]
             counts = await conn.fetchrow(planning.LISTING_COUNTS, run_id, ingestion_id)
             await planning.prepare_for(conn, counts["discovered"])
-            # The batch; new files it leaves for later (run limits) wait as pending, with their discovery time.
+            # The batch (a plain SELECT: the database may join a large listing in parallel).
             rows = await conn.fetch(
-                f"WITH c AS MATERIALIZED ({planning.CANDIDATES}),"
-                f" waiting AS (INSERT INTO tracker.pending_files (ingestion_id, key, etag, size, last_modified)"
-                f"   SELECT $2, key, etag, size, last_modified FROM c WHERE is_new ON CONFLICT DO NOTHING)"
-                f" SELECT key, etag, size, last_modified, attempts FROM c WHERE {planning.WITHIN_LIMITS}"
-                f" ORDER BY position",
+                f"SELECT key, etag, size, last_modified, attempts, waiting FROM ("
+                f"  SELECT c.*, count(*) OVER () AS waiting FROM ({planning.CANDIDATES}) c"
+                f") x WHERE {planning.WITHIN_LIMITS} ORDER BY position",
                 run_id,
                 ingestion_id,
                 max_retries,
                 max_files,
                 max_bytes,
             )
+            if rows and rows[0]["waiting"] > len(rows):
+                # Run limits left files for later: the new ones wait as pending, keeping their discovery time.
+                await conn.execute(
+                    f"INSERT INTO tracker.pending_files (ingestion_id, key, etag, size, last_modified)"
+                    f" SELECT $2, key, etag, size, last_modified FROM ({planning.CANDIDATES}) c"
+                    f" WHERE is_new AND NOT ({planning.WITHIN_LIMITS}) ON CONFLICT DO NOTHING",
+                    run_id,
+                    ingestion_id,
+                    max_retries,
+                    max_files,
+                    max_bytes,
+                )
             # Files that left the source are no longer waiting.
             await conn.execute(
                 "DELETE FROM tracker.pending_files p WHERE p.ingestion_id = $2 AND NOT EXISTS"

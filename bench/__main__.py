@@ -1,0 +1,87 @@
+"""Run the benchmark cases, print each contender's figures side by side, and write bench/RESULTS.md.
+
+    python -m bench                  # every implemented case at full size
+    python -m bench --cases e --small
+
+Cases (see bench/RESULTS.md for what each measures and its goal):
+  e  tracker with a million files: register, diff and claim a listing of 1,000,000 keys (1,000 new)
+     against 999,000 records; peak memory of the tracker and the database at 100,000 and 1,000,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import machine, tracker_scale
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+GOAL_SECONDS = 5.0
+
+
+def case_e(small: bool) -> list[str]:
+    sizes = (10_000, 100_000) if small else (100_000, 1_000_000)
+    results = []
+    for files in sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-e-") as directory:
+            results.append(asyncio.run(tracker_scale.measure(files, 1_000, Path(directory))))
+    lines = [
+        "## e. Tracker with a million files",
+        "",
+        "A listing of N keys (1,000 new) streamed to a tracker holding N - 1,000 records: registering the"
+        " listing, then planning the batch (the diff against the records and the claim of the new files)."
+        f" Goal: ≤ {GOAL_SECONDS:g} s at 1,000,000, memory flat in N.",
+        "",
+        "| files | register s | diff + claim s | total s | batch | tracker peak MiB | tracker growth MiB |"
+        " database growth MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.files:,} | {r.register_seconds:.2f} | {r.plan_seconds:.2f} | {r.total_seconds:.2f} |"
+            f" {r.batch_files:,} | {r.tracker_peak_mib:.0f} | {r.tracker_growth_mib:.0f} |"
+            f" {r.database_growth_mib:.0f} |"
+        )
+    largest = results[-1]
+    verdict = "met" if largest.total_seconds <= GOAL_SECONDS else "NOT met"
+    lines += ["", f"Goal {verdict}: {largest.total_seconds:.2f} s at {largest.files:,} files.", ""]
+    return lines
+
+
+CASES = {"e": case_e}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case letters")
+    parser.add_argument("--small", action="store_true", help="small sizes: a quick check that the cases run")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    arguments = parser.parse_args()
+    chosen = [c.strip() for c in arguments.cases.split(",") if c.strip()]
+    unknown = [c for c in chosen if c not in CASES]
+    if unknown:
+        raise SystemExit(f"--cases: unknown case(s) {', '.join(unknown)}; implemented: {', '.join(CASES)}")
+    facts = machine.describe()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python -m bench --cases {','.join(chosen)}`"
+        + (" --small" if arguments.small else "")
+        + ".",
+        "",
+        *[f"- {name}: {value}" for name, value in facts.items()],
+        "",
+    ]
+    for case in chosen:
+        lines += CASES[case](arguments.small)
+    report = "\n".join(lines)
+    print(report)
+    if not arguments.no_write:
+        RESULTS.write_text(report)
+
+
+if __name__ == "__main__":
+    main()
