@@ -87,6 +87,7 @@ async def start(settings: ExecutorSettings) -> RunningService:
         await tracker_channel.close()
 
     running.on_stop.append(stop_worker)
+    running.background["worker"] = worker  # benchmarks reach its SparkSession through it
     if settings.worker_enabled:
         worker.start()
     return running

@@ -1,0 +1,144 @@
+"""Case a: a run over ~1 GB of CSV (and the same rows as Parquet) against a bare Spark job that reads the same
+files and appends them to an Iceberg table, in the same SparkSession (same settings, same catalog).
+
+Both contenders get the same explicit schema (the Autoloader ingestion as `schema.ddl`), so neither infers.
+Each is timed twice, alternating, and the faster time counts: the ratio is Autoloader / bare Spark.
+
+    python -m bench.throughput --gigabytes 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.processes import postgres
+from services.shared import logging as service_logging
+from tests.support.stack import InProcessStack, start_stack
+
+DDL = "id BIGINT, event_time STRING, user_name STRING, country STRING, amount DOUBLE"
+ROW_BYTES = 48  # about, for sizing the data
+FILES = 40
+
+
+@dataclass(frozen=True)
+class Throughput:
+    file_format: str
+    gigabytes: float  # of the files read
+    rows: int
+    autoloader_seconds: float
+    spark_seconds: float
+
+    @property
+    def ratio(self) -> float:
+        return self.autoloader_seconds / self.spark_seconds
+
+
+def write_csv(directory: Path, rows: int) -> None:
+    """FILES CSV files with `rows` rows in all; deterministic content."""
+    directory.mkdir(parents=True, exist_ok=True)
+    per_file = rows // FILES
+    countries = ("DE", "FR", "US", "BR", "JP", "IN", "NG", "AU")
+    for n in range(FILES):
+        with (directory / f"part-{n:03d}.csv").open("w") as out:
+            out.write("id,event_time,user_name,country,amount\n")
+            start = n * per_file
+            for block in range(start, start + per_file, 50_000):
+                out.write(
+                    "".join(
+                        f"{i},2026-01-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z,user-{i % 100_003},"
+                        f"{countries[i % 8]},{(i % 10_007) / 7:.2f}\n"
+                        for i in range(block, min(block + 50_000, start + per_file))
+                    )
+                )
+
+
+async def spark_of(stack: InProcessStack) -> Any:
+    loader = await stack.executor.background["worker"].loader()
+    return loader.spark
+
+
+async def timed_run(stack: InProcessStack, ingestion_id: str) -> tuple[float, int]:
+    async with stack.http(stack.admin_token) as client:
+        started = time.perf_counter()
+        response = await client.post(f"/api/v1/ingestions/{ingestion_id}/run")
+        assert response.status_code == 202, response.text
+        run = await stack.wait_for_run(response.json()["run_id"], timeout=3600)
+        elapsed = time.perf_counter() - started
+    assert run["status"] == "SUCCESS", run
+    return elapsed, int(run["rows_written"])
+
+
+def bare_spark(spark: Any, file_format: str, source: Path, table: str) -> float:
+    """The hand-written job: read the files with the schema, append to an Iceberg table."""
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({DDL}) USING iceberg")
+    started = time.perf_counter()
+    reader = spark.read.schema(DDL)
+    frame = reader.option("header", "true").csv(str(source)) if file_format == "csv" else reader.parquet(str(source))
+    frame.writeTo(table).append()
+    return time.perf_counter() - started
+
+
+async def measure(gigabytes: float, workdir: Path) -> list[Throughput]:
+    rows = int(gigabytes * 2**30 / ROW_BYTES)
+    csv_dir = workdir / "csv"
+    await asyncio.to_thread(write_csv, csv_dir, rows)
+    (workdir / "home").mkdir()
+    results = []
+    with postgres(workdir) as url:
+        stack = await start_stack(url, workdir / "home", with_worker=True, lease_seconds=60)
+        try:
+            spark = await spark_of(stack)
+            parquet_dir = workdir / "parquet"
+            await asyncio.to_thread(
+                lambda: (
+                    spark.read.schema(DDL).option("header", "true").csv(str(csv_dir)).write.parquet(str(parquet_dir))
+                )
+            )
+            for file_format, source in (("csv", csv_dir), ("parquet", parquet_dir)):
+                autoloader_times, spark_times = [], []
+                for attempt in range(2):
+                    ingestion_id = f"throughput-{file_format}-{attempt}"
+                    async with stack.http(stack.admin_token) as client:
+                        created = await client.post(
+                            "/api/v1/ingestions",
+                            json={
+                                "ingestion_id": ingestion_id,
+                                "name": ingestion_id,
+                                "source": {
+                                    "uri": source.as_uri() + "/",
+                                    "format": file_format,
+                                    "options": {"header": "true"} if file_format == "csv" else {},
+                                },
+                                "destination": {"table": f"bench.al_{file_format}_{attempt}"},
+                                "schema": {"ddl": DDL},
+                            },
+                        )
+                        assert created.status_code == 201, created.text
+                    elapsed, written = await timed_run(stack, ingestion_id)
+                    autoloader_times.append(elapsed)
+                    table = f"bench.bare_{file_format}_{attempt}"
+                    spark_times.append(await asyncio.to_thread(bare_spark, spark, file_format, source, table))
+                results.append(Throughput(file_format, gigabytes, written, min(autoloader_times), min(spark_times)))
+        finally:
+            await stack.stop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gigabytes", type=float, default=1.0)
+    arguments = parser.parse_args()
+    service_logging.configure("bench", "WARNING")
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as directory:
+        for result in asyncio.run(measure(arguments.gigabytes, Path(directory))):
+            print(result, f"ratio={result.ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
