@@ -47,12 +47,16 @@ class Scheduler:
         recorded: list[TickRecord] = []
         while True:
             now = self._clock.now()
+            handled = 0
             async with self._schedules.due(now, BATCH) as due:
                 for schedule in due:
                     tick = await self._handle(schedule, now)
                     if tick is not None:
                         recorded.append(tick)
-            if len(due) < BATCH:
+                        handled += 1
+            # A full batch may hide more due schedules; one where nothing could be handled (tracker down)
+            # would only come back the same, so the next poll tries again.
+            if len(due) < BATCH or handled == 0:
                 return recorded
 
     async def _handle(self, due: DueSchedule, now: datetime) -> TickRecord | None:

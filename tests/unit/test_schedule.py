@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,7 +11,8 @@ import pytest
 
 from services.control.models import Ingestion, Schedule
 from services.control.schedule import MAX_COUNTED_TICKS, due_tick, next_fire_after
-from services.control.scheduler import _active_run, with_next_fire_time
+from services.control.scheduler import Scheduler, _active_run, with_next_fire_time
+from services.shared.errors import Unavailable
 
 BERLIN = Schedule(cron="0 2 * * *", timezone="Europe/Berlin")
 
@@ -88,3 +91,43 @@ def test_the_active_run_is_read_from_the_conflict_message() -> None:
     message = "ingestion 'x' already has an active run: run-0a1b2c3d4e5f (RUNNING)"
     assert _active_run(message) == "run-0a1b2c3d4e5f"
     assert _active_run("another run") == ""
+
+
+class _StillDue:
+    """Stands in for a due schedule whose tick cannot be recorded (the test fails if it is)."""
+
+    def __init__(self, ingestion: Ingestion) -> None:
+        self.ingestion = ingestion
+
+    async def record(self, tick: object, next_fire_time: datetime) -> None:
+        raise AssertionError("nothing may be recorded while the tracker is down")
+
+
+class _AlwaysDue:
+    """A full batch of due schedules on every call, as a database would return while none is handled."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @contextlib.asynccontextmanager
+    async def due(self, now: datetime, limit: int) -> AsyncIterator[list[_StillDue]]:
+        self.calls += 1
+        ingestion = Ingestion(ingestion_id="x", schedule=Schedule(cron="* * * * *"), next_fire_time=utc(2026, 1, 1))
+        yield [_StillDue(ingestion) for _ in range(limit)]
+
+
+class _TrackerDown:
+    async def create_run(self, ingestion: Ingestion, trigger: str) -> None:
+        raise Unavailable("tracker failed: UNAVAILABLE")
+
+
+async def test_a_pass_ends_when_the_tracker_is_down_and_every_tick_stays_due() -> None:
+    schedules = _AlwaysDue()
+    scheduler = Scheduler(
+        schedules,  # type: ignore[arg-type]
+        _TrackerDown(),  # type: ignore[arg-type]
+        FixedClock(utc(2026, 1, 1, 0, 5)),
+        service_token="t",
+    )
+    assert await scheduler.tick_once() == []
+    assert schedules.calls == 1
