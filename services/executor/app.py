@@ -36,14 +36,20 @@ def warehouse_s3_options(settings: ExecutorSettings) -> dict[str, str]:
     }
 
 
-def spark_starter(settings: ExecutorSettings) -> TableLoader:
-    """Start the executor's SparkSession (blocking, seconds) and wrap it for loading."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    conf = {
+def session_conf(settings: ExecutorSettings) -> dict[str, str]:
+    """The Spark settings the executor adds to build_spark_session's own; AUTOLOADER_SPARK_CONF comes last,
+    so a deployment can override anything (e.g. spark.driver.host for executors on other machines)."""
+    return {
         # Unqualified names (db.table) resolve in the Iceberg catalog, in `autoloader sql` too.
         "spark.sql.defaultCatalog": settings.catalog,
         **warehouse_s3_options(settings),
+        **settings.spark_conf,
     }
+
+
+def spark_starter(settings: ExecutorSettings) -> TableLoader:
+    """Start the executor's SparkSession (blocking, seconds) and wrap it for loading."""
+    settings.home.mkdir(parents=True, exist_ok=True)
     spark = build_spark_session(
         master=settings.spark_master,
         database_url=settings.database_url.get_secret_value(),
@@ -51,7 +57,7 @@ def spark_starter(settings: ExecutorSettings) -> TableLoader:
         catalog=settings.catalog,
         jars=ensure_jars(settings.jar_directory()),
         app_name="autoloader-executor",
-        extra_conf=conf,
+        extra_conf=session_conf(settings),
         rest_catalog_uri=settings.rest_catalog_uri,
         rest_catalog_token=settings.rest_catalog_token.get_secret_value() if settings.rest_catalog_token else None,
     )

@@ -8,6 +8,7 @@ column, another order), each header's files are read on their own and the parts 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.executor.discover import file_location
-from services.executor.projection import META
+from services.executor.projection import META, ParsedColumns, literal
 from services.executor.schema_policy import (
     CORRUPT_RECORD,
     Field,
@@ -55,11 +56,19 @@ class ReadRequest:
 
 @dataclass
 class RawBatch:
-    frame: Any
+    # The files as read (text values as strings); built on first use, since building it lists the files.
+    make_frame: Callable[[], Any]
     # What the files hold, types as inferred: decides new columns and widening.
     file_fields: list[Field]
     # What the frame holds, as read (text values as strings): decides the casts.
     raw_fields: list[tuple[str, Any]]
+    # CSV files of one header: the same read with some columns parsed into the given types by the reader,
+    # which costs much less than reading text and casting it (see ParsedColumns).
+    parsing_read: Callable[[dict[str, Any], bool], tuple[Any, ParsedColumns]] | None = None
+
+    @functools.cached_property
+    def frame(self) -> Any:
+        return self.make_frame()
 
 
 def _fields(schema: Any) -> list[Field]:
@@ -121,43 +130,40 @@ class BatchReader:
     def _csv(self, request: ReadRequest, files: Sequence[FileEntry], *, by_header: bool) -> RawBatch | None:
         header = request.options.get("header", "false").lower() == "true"
         groups = self._header_groups(request, files) if header and by_header else [list(files)]
-        frames, inferred = [], []
-        for group in groups:
-            part = self._csv_group(request, group, header=header)
-            if part is not None:
-                frames.append(part[0])
-                inferred.append(part[1])
-        if not frames:
+        reads = [read for read in (self._csv_group(request, group, header=header) for group in groups) if read]
+        if not reads:
             return None
-        frame = _union(frames)
         # Every CSV row keeps its raw line in _corrupt_record when it has more fields than the header.
-        file_fields = [*merge_fields(inferred), make_field(CORRUPT_RECORD, "string")]
-        return RawBatch(frame, file_fields, [(f["name"], "string") for f in file_fields])
+        file_fields = [*merge_fields([read.names for read in reads]), make_field(CORRUPT_RECORD, "string")]
+        raw_fields: list[tuple[str, Any]] = [(f["name"], "string") for f in file_fields]
+        parsing = None
+        if len(reads) == 1 and request.options.get("mode", "PERMISSIVE").upper() == "PERMISSIVE":
+            # A typed read drops or fails on other rows than a text read under the other modes.
+            parsing = reads[0].parsing_read
+        return RawBatch(
+            lambda: _union([read.text_frame() for read in reads]), file_fields, raw_fields, parsing_read=parsing
+        )
 
     def _header_groups(self, request: ReadRequest, files: Sequence[FileEntry]) -> list[list[FileEntry]]:
         heads = request.file_heads([f.key for f in files])
         return _grouped(files, {key: head.split(b"\n", 1)[0].rstrip(b"\r") for key, head in heads.items()})
 
-    def _csv_group(
-        self, request: ReadRequest, files: Sequence[FileEntry], *, header: bool
-    ) -> tuple[Any, list[Field]] | None:
-        settings = request.settings
-        sample = choose_sample([f.size for f in files], settings.sample_files, settings.sample_bytes)
+    def _csv_columns(self, request: ReadRequest, sample: Sequence[FileEntry]) -> list[Field]:
+        if not sample:
+            return []
+        schema = self._reader(request).load(self._paths(request, sample)).schema
+        return [f for f in _fields(schema) if f["name"] != CORRUPT_RECORD]
+
+    def _csv_group(self, request: ReadRequest, files: Sequence[FileEntry], *, header: bool) -> CsvGroupRead | None:
         # Types from a sample (Spark's own inference, as the reader options ask); names from the header.
-        inferred = [
-            f
-            for f in _fields(self._reader(request).load(self._paths(request, files[:sample])).schema)
-            if f["name"] != CORRUPT_RECORD
-        ]
+        inferred = self._csv_columns(request, _csv_first_line_sample(request, files))
+        if not inferred:
+            inferred = self._csv_columns(request, _csv_sample(request, files))
         if not inferred:
             return None
-        raw_ddl = ", ".join(f"{quote(f['name'])} STRING" for f in inferred) + f", {CORRUPT_RECORD} STRING"
-        reader = self._reader(request).schema(raw_ddl).option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-        if header:
-            # Every file's header is checked against the names: a file with other columns fails the read
-            # (and the batch is read again by header) instead of being matched by position.
-            reader = reader.option("enforceSchema", "false")
-        return _with_file_metadata(reader.load(self._paths(request, files))), inferred
+        return CsvGroupRead(
+            lambda: self._reader(request), request.options, self._paths(request, files), inferred, header=header
+        )
 
     # --- JSON ------------------------------------------------------------------------------------------
 
@@ -180,7 +186,7 @@ class BatchReader:
             raw_fields.append((field["name"], raw_type))
         raw_ddl = ", ".join(f"{quote(name)} {sql_type(data_type)}" for name, data_type in raw_fields)
         frame = _with_file_metadata(self._reader(request).schema(raw_ddl).load(paths))
-        return RawBatch(frame, inferred, raw_fields)
+        return RawBatch(lambda: frame, inferred, raw_fields)
 
     # --- Avro ------------------------------------------------------------------------------------------
 
@@ -195,9 +201,9 @@ class BatchReader:
         present = [p for p in parts if p is not None]
         if not present:
             return None
-        frame = _union([p.frame for p in present])
         file_fields = merge_fields([p.file_fields for p in present])
-        return RawBatch(frame, file_fields, [(f["name"], f["type"]) for f in file_fields])
+        raw_fields = [(f["name"], f["type"]) for f in file_fields]
+        return RawBatch(lambda: _union([p.frame for p in present]), file_fields, raw_fields)
 
     # --- Parquet, ORC, Avro, text ------------------------------------------------------------------------
 
@@ -210,7 +216,67 @@ class BatchReader:
         fields = _fields(frame.schema)
         if not fields:
             return None
-        return RawBatch(_with_file_metadata(frame), fields, [(f["name"], f["type"]) for f in fields])
+        return RawBatch(lambda: _with_file_metadata(frame), fields, [(f["name"], f["type"]) for f in fields])
+
+
+def _csv_sample(request: ReadRequest, files: Sequence[FileEntry]) -> Sequence[FileEntry]:
+    settings = request.settings
+    return files[: choose_sample([f.size for f in files], settings.sample_files, settings.sample_bytes)]
+
+
+def _csv_first_line_sample(request: ReadRequest, files: Sequence[FileEntry]) -> Sequence[FileEntry]:
+    """Without inferSchema Spark takes the columns from the first line it finds: the first non-empty file
+    usually has it, and then Spark need not look at the other files of the sample."""
+    if request.options.get("inferSchema", "false").lower() == "true":
+        return _csv_sample(request, files)
+    return [f for f in files if f.size > 0][:1]
+
+
+class CsvGroupRead:
+    """CSV files of one header, read with every column as text, or with some parsed into types."""
+
+    def __init__(
+        self,
+        new_reader: Callable[[], Any],
+        options: dict[str, str],
+        paths: list[str],
+        names: list[Field],
+        *,
+        header: bool,
+    ) -> None:
+        self._new_reader = new_reader  # a DataFrameReader with the source's options
+        self._options = options
+        self._paths = paths
+        self.names = names
+        self._header = header
+
+    def _load(self, types: dict[str, Any]) -> Any:
+        ddl = ", ".join(f"{quote(f['name'])} {sql_type(types.get(f['name'], 'string'))}" for f in self.names)
+        reader = (
+            self._new_reader()
+            .schema(f"{ddl}, {CORRUPT_RECORD} STRING")
+            .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        )
+        if self._header:
+            # Every file's header is checked against the names: a file with other columns fails the read
+            # (and the batch is read again by header) instead of being matched by position.
+            reader = reader.option("enforceSchema", "false")
+        return reader.load(self._paths)
+
+    def text_frame(self) -> Any:
+        return _with_file_metadata(self._load({}))
+
+    def parsing_read(self, types: dict[str, Any], with_metadata: bool) -> tuple[Any, ParsedColumns]:
+        frame = self._load(types)
+        text_ddl = ", ".join(f"{quote(f['name'])} STRING" for f in self.names) + f", {CORRUPT_RECORD} STRING"
+        # The line of a rejected row, parsed again as text with the same options.
+        options = {**self._options, "columnNameOfCorruptRecord": CORRUPT_RECORD, "mode": "PERMISSIVE"}
+        option_map = ", ".join(f"{literal(key)}, {literal(value)}" for key, value in options.items())
+        reparsed = f"from_csv({quote(CORRUPT_RECORD)}, {literal(text_ddl)}, map({option_map}))"
+        return (
+            _with_file_metadata(frame) if with_metadata else frame,
+            ParsedColumns(types=types, reparsed=reparsed, with_metadata=with_metadata),
+        )
 
 
 def _with_file_metadata(frame: Any) -> Any:

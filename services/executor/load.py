@@ -14,11 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.executor import failpoints
-from services.executor.batch_read import BatchReader, FileHeads, ReadRequest, is_header_mismatch
+from services.executor.batch_read import BatchReader, FileHeads, RawBatch, ReadRequest, is_header_mismatch
 from services.executor.discover import S3Access
 from services.executor.merge_sql import MergeSpec
 from services.executor.merge_write import ROWS_PROPERTY, merge_batch
-from services.executor.projection import literal, select_expressions
+from services.executor.projection import literal, parsed_select_expressions, parsed_types, select_expressions
 from services.executor.schema_policy import BatchRefused, ColumnPlan, Field, SchemaSettings, plan_columns
 from services.executor.spark_session import s3a_options
 from services.shared.logging import get_logger
@@ -255,10 +255,7 @@ class TableLoader:
             snapshots = self._spark.sparkContext._jvm.org.apache.iceberg.util.SnapshotUtil.currentAncestors(iceberg)
         else:
             snapshots = iceberg.snapshots()
-        found, iterator = [], snapshots.iterator()
-        while iterator.hasNext():
-            found.append(iterator.next())
-        return found
+        return _listed(snapshots)
 
     def published_snapshot(self, table: str, batch_key: str) -> int | None:
         """The snapshot on the table's current history that carries the batch, if it was published.
@@ -280,10 +277,6 @@ class TableLoader:
         """The newest snapshot written for the batch (published or not)."""
         snapshot = self._staged(table, batch_key)
         return int(snapshot.snapshotId()) if snapshot is not None else None
-
-    def rows_added(self, table: str, snapshot_id: int) -> int:
-        snapshot = self._iceberg_table(table).snapshot(snapshot_id)
-        return int(snapshot.summary().get("added-records") or 0) if snapshot is not None else 0
 
     def publish(self, table: str, snapshot_id: int) -> None:
         """Make a staged snapshot current. Publishing the same wap id twice fails inside Iceberg's commit."""
@@ -398,10 +391,7 @@ class TableLoader:
             self._evolve(spec.table, plan, table_fields)
         if plan.rescued_columns or plan.ignored_columns:
             _log.info("columns not in the table", rescued=plan.rescued_columns, ignored=plan.ignored_columns)
-        expressions = select_expressions(
-            raw.raw_fields, plan, settings=spec.settings, file_format=spec.file_format, run_id=spec.run_id
-        )
-        frame = raw.frame.selectExpr(*expressions)
+        frame = self._projected(spec, raw, plan)
         self._ensure_table_properties(spec.table, merge=spec.merge is not None)
         # Which files failed travels inside the commit, so a run taken over after publishing knows them.
         properties = {
@@ -429,6 +419,22 @@ class TableLoader:
             raise RuntimeError(f"the staged snapshot of batch {spec.batch_key} was not found after writing")
         return staged
 
+    def _projected(self, spec: BatchSpec, raw: RawBatch, plan: ColumnPlan) -> Any:
+        """The batch as rows of the table: text parsed by the CSV reader where it can, else cast."""
+        types = parsed_types(raw.raw_fields, plan, spec.settings) if raw.parsing_read is not None else {}
+        if raw.parsing_read is not None and types:
+            # MERGE INTO takes only deterministic source columns: input_file_name() is not, _metadata is.
+            with_metadata = spec.settings.metadata_columns or spec.merge is not None
+            frame, parsed = raw.parsing_read(types, with_metadata)
+            expressions = parsed_select_expressions(
+                raw.raw_fields, parsed, plan, settings=spec.settings, run_id=spec.run_id
+            )
+            return frame.selectExpr(*expressions)
+        expressions = select_expressions(
+            raw.raw_fields, plan, settings=spec.settings, file_format=spec.file_format, run_id=spec.run_id
+        )
+        return raw.frame.selectExpr(*expressions)
+
     def _failures_in_summary(self, spec: BatchSpec, summary: Any) -> list[tuple[FileEntry, str]]:
         text = (summary.get("autoloader.failed-files") if summary is not None else None) or ""
         by_key = {(f.key, f.etag): f for f in spec.files}
@@ -439,20 +445,29 @@ class TableLoader:
                 failures.append((by_key[(key, etag)], message))
         return failures
 
-    def _rows(self, spec: BatchSpec, snapshot_id: int, summary: Any) -> int:
-        """Rows the batch wrote: the merged source rows for a merge (a merge also rewrites untouched rows),
-        else the rows the snapshot added."""
-        merged = summary.get(ROWS_PROPERTY) if summary is not None else None
-        return int(merged) if merged is not None else self.rows_added(spec.table, snapshot_id)
-
     def _result(self, spec: BatchSpec, snapshot_id: int) -> LoadResult:
+        # One load of the table's metadata answers everything below (each load reads the catalog).
+        iceberg = self._iceberg_table(spec.table)
+        snapshot = iceberg.snapshot(snapshot_id)
         # The staged snapshot's summary: a cherry-picked copy on main does not keep custom properties.
-        staged = self._staged(spec.table, spec.batch_key)
-        summary = staged.summary() if staged is not None else None
+        staged = [s for s in _listed(iceberg.snapshots()) if s.summary().get("wap.id") == spec.batch_key]
+        summary = max(staged, key=lambda s: s.timestampMillis()).summary() if staged else None
+        # Rows the batch wrote: the merged source rows for a merge (a merge also rewrites untouched rows),
+        # else the rows the snapshot added.
+        merged = summary.get(ROWS_PROPERTY) if summary is not None else None
+        added = snapshot.summary().get("added-records") or 0
         return LoadResult(
             snapshot_id=snapshot_id,
-            rows_written=self._rows(spec, snapshot_id, summary),
+            rows_written=int(merged) if merged is not None else int(added),
             failures=self._failures_in_summary(spec, summary),
             table_schema=self.table_schema(spec.table),
-            commit_millis=int(self._iceberg_table(spec.table).snapshot(snapshot_id).timestampMillis()),
+            commit_millis=int(snapshot.timestampMillis()),
         )
+
+
+def _listed(java_iterable: Any) -> list[Any]:
+    """A Java Iterable's items as a Python list."""
+    items, iterator = [], java_iterable.iterator()
+    while iterator.hasNext():
+        items.append(iterator.next())
+    return items

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.shared.outbound_http import AddressPolicy
 
@@ -114,6 +115,22 @@ class ExecutorSettings(ServiceSettings):
     lease_seconds: int = Field(30, ge=5, le=3600, description="Run lease; renewed every third of it")
     poll_seconds: float = Field(1.0, gt=0, description="How often an idle executor asks for a run")
     worker_enabled: bool = Field(True, description="Run the pull loop (false: serve RPCs only)")
+    # NoDecode: the validator below parses the JSON, so bad JSON is reported like any other bad value.
+    spark_conf: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Further Spark settings as a JSON object, applied last (they override the executor's own),"
+        ' e.g. {"spark.executor.memory": "4g", "spark.kubernetes.container.image": "..."}',
+    )
+
+    @field_validator("spark_conf", mode="before")
+    @classmethod
+    def _parse_spark_conf(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not a JSON object: {error}") from None
+        return value
 
     def warehouse_location(self) -> str:
         return self.warehouse or str(self.home / "warehouse")

@@ -315,6 +315,44 @@ async def test_explicit_schema_and_hints_decide_the_types(loading_stack: InProce
     assert json.loads(str(rows[1][3]))["amount"] == "oops"
 
 
+async def test_rows_the_csv_reader_rejects_end_as_text_cast_would(
+    loading_stack: InProcessStack, tmp_path: Path
+) -> None:
+    """Numbers and booleans are parsed by the CSV reader; the values it rejects but a cast takes (' 2', 'yes'),
+    values nothing takes ('x', '5.0' for a BIGINT), and rows of the wrong length still end as when every value
+    is read as text and cast."""
+    source = tmp_path / "src"
+    write(
+        source / "a b.csv",
+        "id,amount,ok,day,name\n"
+        "1,2.5,true,2026-01-02,ann\n"
+        " 2,x,yes,2026-01-03,bob\n"
+        "3,4,false,bad-day,cid,extra\n"
+        "5.0,1e3,TRUE,2026-01-05,dan\n"
+        "6\n",
+    )
+    table = new_table("parsed")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(
+            client, source, table, "csv", schema={"ddl": "id BIGINT, amount DOUBLE, ok BOOLEAN, day DATE, name STRING"}
+        )
+        run = await run_once(loading_stack, client, ingestion_id)
+    assert counts(run) == ("SUCCESS", 1, 1, 0, 0, 5), run
+    rows = await loading_stack.sql(f"SELECT name, id, amount, ok, day, _corrupt_record, _rescued_data FROM {table}")
+    by_name = {row[0]: row[1:] for row in rows}
+    assert by_name["ann"][:5] == ["1", "2.5", "True", "2026-01-02", None]
+    assert by_name["bob"][:5] == ["2", None, "True", "2026-01-03", None]
+    assert by_name["cid"][:5] == ["3", "4.0", "False", None, "3,4,false,bad-day,cid,extra"]
+    assert by_name["dan"][:5] == [None, "1000.0", "True", "2026-01-05", None]
+    assert by_name[None][:5] == ["6", None, None, None, "6"]
+    rescued = {name: json.loads(str(row[5])) for name, row in by_name.items() if row[5] is not None}
+    assert set(rescued) == {"bob", "cid", "dan"}, rescued
+    assert {k: v for k, v in rescued["bob"].items() if k != "_file_path"} == {"amount": "x"}
+    assert {k: v for k, v in rescued["cid"].items() if k != "_file_path"} == {"day": "bad-day"}
+    assert {k: v for k, v in rescued["dan"].items() if k != "_file_path"} == {"id": "5.0"}
+    assert rescued["bob"]["_file_path"] == f"file://{source}/a b.csv"
+
+
 async def test_parquet_int_column_is_widened_to_bigint(loading_stack: InProcessStack, tmp_path: Path) -> None:
     source = tmp_path / "src"
     await spark_write(

@@ -71,7 +71,7 @@ class InProcessStack:
             )
         return [[None if n else v for v, n in zip(r.values, r.nulls, strict=True)] for r in response.rows]
 
-    async def wait_for_run(self, run_id: str, timeout: float = 240) -> dict[str, Any]:
+    async def wait_for_run(self, run_id: str, timeout: float = 240, poll_seconds: float = 0.2) -> dict[str, Any]:
         """Poll GET /api/v1/runs/{run_id} until the run ends; return its JSON."""
         deadline = asyncio.get_running_loop().time() + timeout
         async with self.http(self.admin_token) as client:
@@ -81,7 +81,7 @@ class InProcessStack:
                     return run
                 if asyncio.get_running_loop().time() > deadline:
                     raise AssertionError(f"run {run_id} did not end within {timeout}s: {run}")
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(poll_seconds)
 
     async def stop(self) -> None:
         self._gateway.should_exit = True
@@ -100,6 +100,8 @@ async def start_stack(
     clock: Clock | None = None,
     webhook_allowlist: str = "",
     preview_timeout_seconds: float = 60.0,
+    spark_master: str = "local[*]",
+    poll_seconds: float = 0.2,
 ) -> InProcessStack:
     """Tracker, control, executor (its run loop only when with_worker) and the gateway, in this process."""
     home.mkdir(parents=True, exist_ok=True)
@@ -137,9 +139,10 @@ async def start_stack(
             tracker_address=tracker.address,
             token=SecretStr(credentials.executor_token),
             worker_enabled=with_worker,
+            spark_master=spark_master,
             jar_cache=jar_cache,
             lease_seconds=lease_seconds,
-            poll_seconds=0.2,
+            poll_seconds=poll_seconds,
         )
     )
     app = create_app(

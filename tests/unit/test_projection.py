@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 
-from services.executor.projection import META, RESCUED_FILE_KEY, SOURCE_PATH, literal, select_expressions
+from services.executor.projection import (
+    INPUT_FILE_PATH,
+    META,
+    RESCUED_FILE_KEY,
+    SOURCE_PATH,
+    ParsedColumns,
+    literal,
+    parsed_select_expressions,
+    parsed_types,
+    select_expressions,
+)
 from services.executor.schema_policy import (
     CORRUPT_RECORD,
     RESCUED_DATA,
@@ -283,3 +293,52 @@ def test_projection_of_a_planned_csv_batch() -> None:
     assert "'amount', CASE WHEN" in aliases[RESCUED_DATA]
     assert f"'{CORRUPT_RECORD}'" not in aliases[RESCUED_DATA]
     assert aliases["_run_id"] == "'r1'"
+
+
+# ------------------------------------------------------------------------------ columns parsed while reading
+
+REPARSED = "from_csv(`_corrupt_record`, 'ddl', map())"
+
+
+def test_only_numbers_and_booleans_are_parsed_by_the_csv_reader() -> None:
+    plan = table_plan(
+        ("id", "long"), ("amount", "double"), ("ok", "boolean"), ("day", "date"), ("price", "decimal(10,2)"),
+        ("name", "string"), ("src_run_id", "long"),
+    )  # fmt: skip
+    raw = [(name, "string") for name in ("id", "amount", "ok", "day", "price", "name", "src_run_id")]
+    types = parsed_types(raw, plan, SchemaSettings(metadata_columns=True, metadata_prefix="src_"))
+    # Dates and decimals: the reader's own formats and locale would accept other values than a cast does.
+    assert types == {"id": "long", "amount": "double", "ok": "boolean"}
+
+
+def test_a_row_the_reader_accepted_needs_no_cast_and_a_rejected_row_is_cast_from_its_text() -> None:
+    plan = table_plan(("id", "long"), ("day", "date"), (CORRUPT_RECORD, "string"), (RESCUED_DATA, "string"))
+    raw = [("id", "string"), ("day", "string"), (CORRUPT_RECORD, "string")]
+    parsed = ParsedColumns(types={"id": "long"}, reparsed=REPARSED, with_metadata=False)
+    expressions = by_alias(
+        parsed_select_expressions(raw, parsed, plan, settings=SchemaSettings(rescue_data=True), run_id="r")
+    )
+    good, bad = expressions["id"].removeprefix("CASE WHEN `_corrupt_record` IS NULL THEN ").split(" ELSE ")
+    assert good == "`id`"  # read as a long already
+    assert bad == f"try_cast({REPARSED}.`id` AS bigint) END"
+    # An accepted row has no line in _corrupt_record; a rejected one keeps it only if the text read would.
+    assert expressions[CORRUPT_RECORD] == (
+        f"CASE WHEN `_corrupt_record` IS NULL THEN CAST(NULL AS string) ELSE {REPARSED}.`_corrupt_record` END"
+    )
+    # The date column stays text on both kinds of row, so an accepted row can still rescue a bad date.
+    assert "try_cast(`day` AS date) IS NULL" in expressions[RESCUED_DATA]
+    assert f"try_cast({REPARSED}.`id` AS bigint) IS NULL" in expressions[RESCUED_DATA]
+    # Without the _metadata column the rescued file path comes from input_file_name(), on the rows that need it.
+    assert INPUT_FILE_PATH in expressions[RESCUED_DATA] and META not in expressions[RESCUED_DATA]
+
+
+def test_metadata_columns_keep_the_metadata_path_when_columns_are_parsed() -> None:
+    settings = SchemaSettings(metadata_columns=True, metadata_prefix="m_", rescue_data=True)
+    plan = plan_columns(
+        table=None, explicit=[make_field("id", "long")], files=[make_field("id", "string")], hints={},
+        settings=settings, file_format="csv",
+    )  # fmt: skip
+    parsed = ParsedColumns(types={"id": "long"}, reparsed=REPARSED, with_metadata=True)
+    expressions = by_alias(parsed_select_expressions([("id", "string")], parsed, plan, settings=settings, run_id="r"))
+    assert expressions["m_source_file"] == SOURCE_PATH  # the same on every row: no CASE
+    assert INPUT_FILE_PATH not in expressions[RESCUED_DATA]
