@@ -8,6 +8,8 @@ Cases (see bench/RESULTS.md for what each measures and its goal):
      same files and appending to Iceberg in the same SparkSession
   b  vs Spark Structured Streaming's file source (availableNow) into Iceberg: an initial load of 2,000 files,
      then an incremental load of 1% new files
+  c  10,000 small CSV files (1-10 KB) in one run vs a bare Spark job reading their directory
+  d  an empty run through the API with 100,000 files already tracked (incremental listing)
   e  tracker with a million files: register, diff and claim a listing of 1,000,000 keys (1,000 new)
      against 999,000 records; peak memory of the tracker and the database at 100,000 and 1,000,000.
   f  API: latency and throughput of GET /runs/{id} and POST …/run at 50 concurrent clients via the gateway
@@ -19,11 +21,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import api_load, cluster_throughput, machine, streaming, throughput, tracker_scale
+from bench import (
+    api_load,
+    cluster_throughput,
+    empty_run,
+    machine,
+    small_files,
+    streaming,
+    throughput,
+    tracker_scale,
+)
 from services.shared import logging as service_logging
+from tests.support.fresh_process import call_in_fresh_interpreter
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 GOAL_SECONDS = 5.0
@@ -76,10 +89,20 @@ def case_a(small: bool) -> list[str]:
 CASES = {
     "a": case_a,
     "b": streaming.case_b,
+    "c": small_files.case_c,
+    "d": empty_run.case_d,
     "e": case_e,
     "f": api_load.case_f,
     "g": cluster_throughput.case_g,
 }
+
+
+def run_case(case: Callable[[bool], list[str]], small: bool) -> list[str]:
+    """A case's report lines, measured in a fresh interpreter: a process keeps its first SparkContext (and its
+    catalog's database), and each case starts a database and stack of its own."""
+    module = "bench.__main__" if case.__module__ == "__main__" else case.__module__
+    lines: list[str] = call_in_fresh_interpreter(module, case.__name__, small, timeout=3 * 3600)
+    return lines
 
 
 def main() -> None:
@@ -105,7 +128,7 @@ def main() -> None:
         "",
     ]
     for case in chosen:
-        lines += CASES[case](arguments.small)
+        lines += run_case(CASES[case], arguments.small)
     report = "\n".join(lines)
     print(report)
     if not arguments.no_write:

@@ -27,6 +27,7 @@ def ingestion_from_pb(message: pb.Ingestion) -> models.Ingestion:
             endpoint_url=source.endpoint_url,
             region=source.region,
             credentials_ref=source.credentials_ref,
+            listing=_listing_from_pb(source.listing),
         ),
         destination=_destination_from_pb(message.destination),
         max_retries=message.max_retries if message.HasField("max_retries") else models.DEFAULT_MAX_RETRIES,
@@ -44,6 +45,18 @@ def ingestion_from_pb(message: pb.Ingestion) -> models.Ingestion:
             prefix=message.metadata_columns.prefix or models.DEFAULT_METADATA_PREFIX,
         ),
         webhook=_webhook_from_pb(message.webhook) if message.HasField("webhook") else None,
+    )
+
+
+def _listing_from_pb(message: pb.Listing) -> models.Listing:
+    return models.Listing(
+        mode=message.mode or "full",
+        full_listing_every_runs=(
+            message.full_listing_every_runs
+            if message.HasField("full_listing_every_runs")
+            else models.DEFAULT_FULL_LISTING_EVERY_RUNS
+        ),
+        full_listing_interval_seconds=message.full_listing_interval_seconds,
     )
 
 
@@ -96,6 +109,11 @@ def ingestion_to_pb(ingestion: models.Ingestion, *, reveal_secrets: bool = False
             endpoint_url=source.endpoint_url,
             region=source.region,
             credentials_ref=source.credentials_ref,
+            listing=pb.Listing(
+                mode=source.listing.mode,
+                full_listing_every_runs=source.listing.full_listing_every_runs,
+                full_listing_interval_seconds=source.listing.full_listing_interval_seconds,
+            ),
         ),
         destination=pb.Destination(
             table=destination.table,

@@ -14,6 +14,20 @@ DEFAULT_SAMPLE_BYTES = 64 * 1024 * 1024
 DEFAULT_METADATA_PREFIX = "_"
 
 
+LISTING_MODES = ("full", "incremental")
+DEFAULT_FULL_LISTING_EVERY_RUNS = 10
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How runs list the source: whole every time, or only keys after the greatest one tracked, with a full
+    listing every `full_listing_every_runs` runs (or after `full_listing_interval_seconds`) as a backstop."""
+
+    mode: str = "full"
+    full_listing_every_runs: int = DEFAULT_FULL_LISTING_EVERY_RUNS
+    full_listing_interval_seconds: int = 0
+
+
 @dataclass(frozen=True)
 class Source:
     uri: str = ""
@@ -23,6 +37,11 @@ class Source:
     endpoint_url: str = ""
     region: str = ""
     credentials_ref: str = ""
+    listing: Listing = field(default_factory=Listing)
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> Source:
+        return cls(**{**stored, "listing": Listing(**stored.get("listing", {}))})
 
 
 @dataclass(frozen=True)
@@ -117,17 +136,22 @@ OUTPUT_ONLY_FIELDS = frozenset({"ingestion_id", "owner", "create_time", "update_
 
 
 def updatable_paths() -> frozenset[str]:
-    """Every field path an update may name: top-level fields and the fields of nested messages."""
+    """Every field path an update may name: top-level fields and the fields of nested messages, at any depth."""
     paths: set[str] = set()
     defaults = {"schedule": Schedule(), "webhook": Webhook()}
     for top in fields(Ingestion):
         if top.name in OUTPUT_ONLY_FIELDS:
             continue
-        paths.add(top.name)
-        value = defaults.get(top.name, getattr(Ingestion(), top.name))
-        if is_dataclass(value):
-            paths.update(f"{top.name}.{inner.name}" for inner in fields(value))
+        paths.update(_paths_of(top.name, defaults.get(top.name, getattr(Ingestion(), top.name))))
     return frozenset(paths)
+
+
+def _paths_of(path: str, value: Any) -> set[str]:
+    paths = {path}
+    if is_dataclass(value):
+        for inner in fields(value):
+            paths |= _paths_of(f"{path}.{inner.name}", getattr(value, inner.name))
+    return paths
 
 
 def apply_paths(current: Ingestion, changes: Ingestion, paths: list[str]) -> Ingestion:

@@ -38,7 +38,7 @@ def ingestion_from_row(row: asyncpg.Record) -> Ingestion:
     return Ingestion(
         ingestion_id=row["ingestion_id"],
         name=row["name"],
-        source=Source(**json.loads(row["source"])),
+        source=Source.from_dict(json.loads(row["source"])),
         destination=Destination.from_dict(json.loads(row["destination"])),
         max_retries=row["max_retries"],
         max_files_per_run=row["max_files_per_run"],

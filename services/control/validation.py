@@ -11,9 +11,11 @@ from urllib.parse import unquote, urlsplit
 from croniter import croniter
 
 from services.control.models import (
+    LISTING_MODES,
     Column,
     Destination,
     Ingestion,
+    Listing,
     MetadataColumns,
     Schedule,
     SchemaPolicy,
@@ -135,6 +137,30 @@ def _source(source: Source) -> list[FieldViolation]:
         violations.append(FieldViolation("source.region", "must look like us-east-1"))
     if source.credentials_ref and not _CREDENTIALS_REF.match(source.credentials_ref):
         violations.append(FieldViolation("source.credentials_ref", "must be env:NAME, file:/path or profile:NAME"))
+    return violations + _listing(source.listing)
+
+
+MAX_FULL_LISTING_EVERY_RUNS = 10_000
+MAX_FULL_LISTING_INTERVAL_SECONDS = 31 * 24 * 3600
+
+
+def _listing(listing: Listing) -> list[FieldViolation]:
+    violations = []
+    if listing.mode not in LISTING_MODES:
+        violations.append(FieldViolation("source.listing.mode", f"must be one of: {', '.join(LISTING_MODES)}"))
+    if not 1 <= listing.full_listing_every_runs <= MAX_FULL_LISTING_EVERY_RUNS:
+        violations.append(
+            FieldViolation(
+                "source.listing.full_listing_every_runs", f"must be between 1 and {MAX_FULL_LISTING_EVERY_RUNS}"
+            )
+        )
+    if not 0 <= listing.full_listing_interval_seconds <= MAX_FULL_LISTING_INTERVAL_SECONDS:
+        violations.append(
+            FieldViolation(
+                "source.listing.full_listing_interval_seconds",
+                f"must be between 0 (no time limit) and {MAX_FULL_LISTING_INTERVAL_SECONDS} (31 days)",
+            )
+        )
     return violations
 
 

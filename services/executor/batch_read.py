@@ -26,6 +26,7 @@ from services.executor.schema_policy import (
     nested_union,
     raw_json_type,
 )
+from services.executor.spark_session import load_paths
 from services.shared.spark_types import quote, sql_type
 from services.tracker.models import FileEntry
 
@@ -151,7 +152,7 @@ class BatchReader:
     def _csv_columns(self, request: ReadRequest, sample: Sequence[FileEntry]) -> list[Field]:
         if not sample:
             return []
-        schema = self._reader(request).load(self._paths(request, sample)).schema
+        schema = load_paths(self._reader(request), self._paths(request, sample)).schema
         return [f for f in _fields(schema) if f["name"] != CORRUPT_RECORD]
 
     def _csv_group(self, request: ReadRequest, files: Sequence[FileEntry], *, header: bool) -> CsvGroupRead | None:
@@ -170,7 +171,7 @@ class BatchReader:
     def _json(self, request: ReadRequest, files: Sequence[FileEntry], table: list[Field] | None) -> RawBatch | None:
         paths = self._paths(request, files)
         # Every file is inferred: a field that appears in one record only must not be dropped.
-        inferred = _fields(self._reader(request).load(paths).schema)
+        inferred = _fields(load_paths(self._reader(request), paths).schema)
         if not inferred:
             return None
         table_types = {f["name"].lower(): f["type"] for f in table or []}
@@ -185,7 +186,7 @@ class BatchReader:
                 raw_type = nested_union(table_type, raw_type) if grows else table_type
             raw_fields.append((field["name"], raw_type))
         raw_ddl = ", ".join(f"{quote(name)} {sql_type(data_type)}" for name, data_type in raw_fields)
-        frame = _with_file_metadata(self._reader(request).schema(raw_ddl).load(paths))
+        frame = _with_file_metadata(load_paths(self._reader(request).schema(raw_ddl), paths))
         return RawBatch(lambda: frame, inferred, raw_fields)
 
     # --- Avro ------------------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ class BatchReader:
         if request.file_format in ("parquet", "orc") and "mergeSchema" not in request.options:
             # Files of one batch may differ (a column added later): read the union of their columns.
             reader = reader.option("mergeSchema", "true")
-        frame = reader.load(self._paths(request, files))
+        frame = load_paths(reader, self._paths(request, files))
         fields = _fields(frame.schema)
         if not fields:
             return None
@@ -261,7 +262,7 @@ class CsvGroupRead:
             # Every file's header is checked against the names: a file with other columns fails the read
             # (and the batch is read again by header) instead of being matched by position.
             reader = reader.option("enforceSchema", "false")
-        return reader.load(self._paths)
+        return load_paths(reader, self._paths)
 
     def text_frame(self) -> Any:
         return _with_file_metadata(self._load({}))

@@ -69,25 +69,59 @@ def _is_hidden(key: str) -> bool:
     return any(part.startswith(("_", ".")) for part in key.split("/"))
 
 
-def list_local(uri: str, pattern: str) -> Iterator[FileEntry]:
+def _entirely_before(directory_key: str, start_after: str) -> bool:
+    """Whether every key under the directory (keys `directory_key/...`) sorts at or before start_after."""
+    prefix = directory_key + "/"
+    return prefix < start_after and not start_after.startswith(prefix)
+
+
+def _all_files(root: Path) -> Iterator[tuple[str, Path]]:
+    for directory, _, names in os.walk(root):
+        base = Path(directory).relative_to(root).as_posix()
+        base = "" if base == "." else base + "/"
+        for name in names:
+            yield base + name, Path(directory) / name
+
+
+def _files_after(root: Path, base: str, start_after: str) -> Iterator[tuple[str, Path]]:
+    """The files below root/base whose keys sort after start_after, walked as os.walk would (symlinked
+    directories are not entered) but reading each directory once and looking only at names that can matter:
+    for a directory of 100,000 files that are all before start_after, one read and a comparison per name."""
+    directory = root / base
+    if start_after.startswith(base):
+        rest = start_after[len(base) :]
+        # A superset of the names to keep: files after rest, and directories after it or on its path.
+        names = [name for name in os.listdir(directory) if name > rest or rest.startswith(name)]
+    else:
+        names = os.listdir(directory)  # a directory not skipped and off start_after's path sorts wholly after it
+    for name in names:
+        key, path = base + name, directory / name
+        if path.is_dir():
+            if not path.is_symlink() and not _entirely_before(key, start_after):
+                yield from _files_after(root, key + "/", start_after)
+        elif key > start_after:
+            yield key, path
+
+
+def list_local(uri: str, pattern: str, start_after: str | None = None) -> Iterator[FileEntry]:
+    """The files below the directory; with start_after only the keys that sort after it (as S3's StartAfter;
+    Python compares code points, which orders like S3's UTF-8 bytes)."""
     root = Path(unquote(urlsplit(uri).path))
     if not root.is_dir():
         raise FailedPrecondition(f"source.uri: directory {root} does not exist")
     regex = glob_to_regex(pattern) if pattern else None
-    for directory, _, names in os.walk(root):
-        for name in names:
-            path = Path(directory) / name
-            key = path.relative_to(root).as_posix()
-            if _is_hidden(key) or not _matches(regex, key):
-                continue
-            stat = path.stat()
-            # No content hash for local files: size + mtime identify a version, as S3's ETag does there.
-            yield FileEntry(
-                key=key,
-                etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
-                size=stat.st_size,
-                last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-            )
+    files = _all_files(root) if start_after is None else _files_after(root, "", start_after)
+    for key, path in files:
+        if _is_hidden(key) or not _matches(regex, key):
+            continue
+        stat = path.stat()
+        # No content hash for local files: size + mtime identify a version, as S3's ETag does there.
+        yield FileEntry(
+            key=key,
+            etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+            size=stat.st_size,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+        )
 
 
 def s3_client(access: S3Access) -> object:
@@ -120,7 +154,7 @@ def profile_credentials(profile: str) -> tuple[str, str]:
     return frozen.access_key, frozen.secret_key
 
 
-def list_s3(uri: str, pattern: str, access: S3Access) -> Iterator[FileEntry]:
+def list_s3(uri: str, pattern: str, access: S3Access, start_after: str | None = None) -> Iterator[FileEntry]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     parts = urlsplit(uri)
@@ -130,7 +164,10 @@ def list_s3(uri: str, pattern: str, access: S3Access) -> Iterator[FileEntry]:
     regex = glob_to_regex(pattern) if pattern else None
     client = s3_client(access)
     try:
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)  # type: ignore[attr-defined]
+        # StartAfter: S3 lists only the keys after it, in UTF-8 byte order.
+        extra = {"StartAfter": prefix + start_after} if start_after is not None else {}
+        paginator = client.get_paginator("list_objects_v2")  # type: ignore[attr-defined]
+        pages = paginator.paginate(Bucket=bucket, Prefix=prefix, **extra)
         for page in pages:
             for item in page.get("Contents", []):
                 key = item["Key"][len(prefix) :]
@@ -146,12 +183,13 @@ def list_s3(uri: str, pattern: str, access: S3Access) -> Iterator[FileEntry]:
         raise FailedPrecondition(f"source.uri: cannot list {uri}: {e}") from e
 
 
-def list_source(uri: str, pattern: str, access: S3Access) -> Iterator[FileEntry]:
+def list_source(uri: str, pattern: str, access: S3Access, *, start_after: str | None = None) -> Iterator[FileEntry]:
+    """The source's files; with start_after only the keys (relative to uri) that sort after it."""
     scheme = urlsplit(uri).scheme
     if scheme == "file":
-        return list_local(uri, pattern)
+        return list_local(uri, pattern, start_after)
     if scheme == "s3":
-        return list_s3(uri, pattern, access)
+        return list_s3(uri, pattern, access, start_after)
     raise FailedPrecondition(f"source.uri: unsupported scheme {scheme}")
 
 

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +157,14 @@ class Listing:
             self.error = error
 
 
+def _discard(task: asyncio.Task[str]) -> None:
+    """Cancel a task whose result is not needed, or read its error so that it is not reported as lost."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
 class RunExecutor:
     def __init__(
         self,
@@ -191,12 +199,18 @@ class RunExecutor:
                 def stop_requested() -> bool:
                     return own_batch and (lease.cancel_requested or claim.run.cancel_requested)
 
+                dropped_table: asyncio.Task[str] | None = None
                 try:
                     config = RunConfig.from_ingestion(ingestion_config(claim))
-                    batch = batch_from_pb(claim.batch) if claim.HasField("batch") else await self._plan(claim, config)
+                    if claim.HasField("batch"):
+                        batch = batch_from_pb(claim.batch)
+                    else:
+                        # Looked up while the source is listed: if nothing turns out new, it is already known.
+                        dropped_table = asyncio.create_task(self._dropped_table_schema(config))
+                        batch = await self._plan(claim, config)
                     if stop_requested():
                         raise LoadStopped("cancelled before loading")
-                    result = await self._load(claim, config, batch, stop_requested)
+                    result = await self._load(claim, config, batch, stop_requested, dropped_table)
                 except Aborted:
                     _log.warning("run taken over by another executor; stopping", lease_epoch=epoch)
                     return
@@ -217,6 +231,9 @@ class RunExecutor:
                         return
                     _log.warning("error after the batch was published; rolling forward", error=short_error(error))
                     result = await self._load(claim, config, batch)
+                finally:
+                    if dropped_table is not None:
+                        _discard(dropped_table)  # a batch was loaded instead (or the run stopped): not needed
                 if lease.lost:
                     return
                 run = await self._finish(run_id, epoch, result)
@@ -260,7 +277,9 @@ class RunExecutor:
 
     async def _plan(self, claim: tpb.ClaimRunResponse, config: RunConfig) -> Batch | None:
         run_id, epoch = claim.run.run_id, claim.lease_epoch
-        listing = Listing(list_source(config.source_uri, config.pattern, config.s3_access()))
+        # An incremental listing names the key it starts after; a full one lists the whole source.
+        start_after = claim.incremental_listing.start_after if claim.HasField("incremental_listing") else None
+        listing = Listing(list_source(config.source_uri, config.pattern, config.s3_access(), start_after=start_after))
         listed = await self._tracker.register_files(run_id, epoch, listing.chunks())
         if listing.error is not None:
             raise listing.error
@@ -269,7 +288,12 @@ class RunExecutor:
             run_id, epoch, max_files=config.max_files, max_bytes=config.max_bytes, max_retries=config.max_retries
         )
         failpoints.hit("after_plan")
-        _log.info("planned", files_listed=listed, file_count=len(plan.batch.files) if plan.HasField("batch") else 0)
+        _log.info(
+            "planned",
+            files_listed=listed,
+            listing_start_after=start_after,
+            file_count=len(plan.batch.files) if plan.HasField("batch") else 0,
+        )
         return batch_from_pb(plan.batch) if plan.HasField("batch") else None
 
     async def _load(
@@ -278,12 +302,13 @@ class RunExecutor:
         config: RunConfig,
         batch: Batch | None,
         stop_requested: Callable[[], bool] = lambda: False,
+        dropped_table: Awaitable[str] | None = None,
     ) -> LoadResult:
         loader = self._loader
         if batch is None:
             # Nothing new: no Spark job. Re-create a dropped table from the remembered schema (DDL only).
-            schema = await self._tracker.table_schema(config.ingestion_id)
-            if schema and not await asyncio.to_thread(loader.table_exists, config.table):
+            schema = await (dropped_table or self._dropped_table_schema(config))
+            if schema:
                 await asyncio.to_thread(loader.create_table, config.table, schema, config.layout)
             return LoadResult()
         spec = BatchSpec(
@@ -305,6 +330,13 @@ class RunExecutor:
             if config.source_uri.startswith("s3://"):
                 await asyncio.to_thread(loader.configure_s3, config.source_uri, config.s3_access())
             return await asyncio.to_thread(loader.load, spec)
+
+    async def _dropped_table_schema(self, config: RunConfig) -> str:
+        """The schema of the ingestion's last load when its table is gone (to re-create it), else ""."""
+        schema = await self._tracker.table_schema(config.ingestion_id)
+        if schema and not await asyncio.to_thread(self._loader.table_exists, config.table):
+            return schema
+        return ""
 
     async def _cancelled(self, run_id: str, epoch: int) -> None:
         _log.info("run cancelled; nothing was published")

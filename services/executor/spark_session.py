@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
 from services.executor.jars import ivy_excludes, ivy_packages
 
@@ -186,3 +186,18 @@ def build_spark_session(
     if not rest_catalog_uri:
         _create_catalog_schema(spark, database_url)
     return spark
+
+
+def load_paths(reader: DataFrameReader, paths: list[str]) -> DataFrame:
+    """reader.load(paths), with the paths crossing into the JVM as one string.
+
+    py4j converts a Python list one element per call: ~2 s for 10,000 paths, against ~0.01 s to split one
+    joined string inside the JVM.
+    """
+    if len(paths) < 2 or any("\n" in path for path in paths):
+        return reader.load(paths)
+    jvm = reader._spark.sparkContext._jvm
+    assert jvm is not None
+    pattern = jvm.java.util.regex.Pattern
+    array = pattern.compile("\n", pattern.LITERAL).split("\n".join(paths))
+    return DataFrame(reader._jreader.load(array), reader._spark)

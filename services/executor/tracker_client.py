@@ -16,6 +16,7 @@ from services.tracker.listing_format import pack
 from services.tracker.models import Batch, FileEntry
 
 SERVICE = "tracker"
+WAIT_DEADLINE_SLACK_SECONDS = 5.0
 
 
 def batch_from_pb(message: tpb.Batch) -> Batch:
@@ -38,6 +39,16 @@ class ExecutorTrackerClient:
                 tpb.ClaimRunRequest(executor_id=executor_id, lease_seconds=lease_seconds), metadata=self._metadata
             )
         return response if response.claimed else None
+
+    async def wait_for_work(self, executor_id: str, timeout_seconds: float) -> bool:
+        """Wait until a run or preview may be waiting (True), at most timeout_seconds (False); claims nothing."""
+        async with translated(SERVICE):
+            response: tpb.WaitForWorkResponse = await self._stub.WaitForWork(
+                tpb.WaitForWorkRequest(executor_id=executor_id, timeout_millis=round(timeout_seconds * 1000)),
+                metadata=self._metadata,
+                timeout=timeout_seconds + WAIT_DEADLINE_SLACK_SECONDS,
+            )
+        return response.work_queued
 
     async def renew_lease(self, run_id: str, lease_epoch: int, lease_seconds: int) -> bool:
         """Extend the lease; True when someone asked to cancel the run."""

@@ -1,11 +1,12 @@
-"""The executor's pull loop: claim a run from the tracker, execute it, repeat; idle polls are cheap."""
+"""The executor's pull loop: claim a run from the tracker, execute it, repeat. When idle it waits for the tracker
+to announce work (at most poll_seconds), then claims."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable
 
 from services.executor.load import TableLoader
@@ -93,5 +94,28 @@ class Worker:
                 _log.exception("worker loop error; retrying")
                 await asyncio.sleep(max(self._poll_seconds, 5.0))
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_seconds)
+            await self._idle()
+
+    async def _idle(self) -> None:
+        """Until work may be waiting, at most poll_seconds, or until stopped.
+
+        The tracker wakes the wait when a run or preview is queued; the executor then claims it itself. The
+        wait still ends every poll_seconds, so runs whose lease ran out are taken over as before."""
+        waiting = asyncio.create_task(self._wait_for_work())
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, stopping):
+                task.cancel()
+            await asyncio.gather(waiting, stopping, return_exceptions=True)
+
+    async def _wait_for_work(self) -> None:
+        started = time.monotonic()
+        try:
+            await self._tracker.wait_for_work(self.executor_id, self._poll_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # an older tracker, or one that is unreachable: poll instead
+            _log.debug("waiting for work failed; polling", error=str(error))
+            await asyncio.sleep(max(0.0, self._poll_seconds - (time.monotonic() - started)))

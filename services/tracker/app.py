@@ -9,6 +9,7 @@ import grpc
 
 from autoloader.tracker.v1 import tracker_pb2, tracker_pb2_grpc
 from services.shared.config import TrackerSettings
+from services.shared.db import Listener
 from services.shared.metrics import ServiceMetrics
 from services.shared.periodic import Periodic
 from services.shared.service_runtime import AddServicers, RunningService, start_service
@@ -20,6 +21,7 @@ from services.tracker.repository import MIGRATIONS, SCHEMA, RunRepository
 from services.tracker.service import TrackerService
 from services.tracker.servicer import TrackerServicer
 from services.tracker.webhook_sender import WebhookSender
+from services.tracker.work_signal import CHANNEL, WorkSignal
 
 SERVICE_NAME = tracker_pb2.DESCRIPTOR.services_by_name["TrackerService"].full_name
 
@@ -28,14 +30,18 @@ async def start(settings: TrackerSettings) -> RunningService:
     """Serve the tracker API and send webhook deliveries in the background."""
     senders: list[WebhookSender] = []
     listings: list[ListingCleanup] = []
+    listeners: list[Listener] = []
     metrics = ServiceMetrics("tracker")
     counters = TrackerMetrics(metrics)
 
     def build(pool: asyncpg.Pool) -> AddServicers:
         deliveries = DeliveryRepository(pool)
         listings.append(ListingCleanup(pool))
+        work = WorkSignal(pool)
+        # Runs and previews queued through the other tracker replicas wake this one's waiting executors too.
+        listeners.append(Listener(settings.database_url.get_secret_value(), CHANNEL, work.wake, service="tracker"))
         tracker = TrackerService(
-            RunRepository(pool, listings[0]), PreviewRepository(pool, listings[0]), deliveries, counters
+            RunRepository(pool, listings[0]), PreviewRepository(pool, listings[0]), deliveries, counters, work
         )
         servicer = TrackerServicer(tracker)
         senders.append(
@@ -63,6 +69,8 @@ async def start(settings: TrackerSettings) -> RunningService:
         metrics=metrics,
     )
     await listings[0].sweep()
+    listeners[0].start()
+    running.on_stop.append(listeners[0].close)
     running.on_stop.append(listings[0].close)
     loop = Periodic("webhook-sender", senders[0].send_due, settings.webhook_poll_seconds)
     loop.start()

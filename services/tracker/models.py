@@ -64,6 +64,8 @@ class Claim:
     lease_epoch: int
     ingestion: dict[str, Any]
     batch: Batch | None
+    # Set when the run lists only the keys after this one (incremental listing); None: the whole source.
+    listing_start_after: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.shared.errors import AlreadyExists, InvalidArgument, LeaseLost, NotFound
-from services.tracker import planning, webhooks
+from services.tracker import listing_position, planning, webhooks
 from services.tracker.listing_cleanup import ListingCleanup
 from services.tracker.listing_format import with_listing_id
 from services.tracker.models import (
@@ -182,18 +182,27 @@ class RunRepository:
                 f"SELECT count(*), COALESCE(sum(size), 0) {selected}", ingestion_id, *values
             )
         else:
-            # Loaded files are remembered as such, so a preview can warn before they are loaded again.
-            row = await self._pool.fetchrow(
-                f"WITH gone AS (DELETE {selected} RETURNING key, etag, size, status, snapshot_id),"
-                f" remembered AS (INSERT INTO tracker.cleared_files (ingestion_id, key, etag, snapshot_id)"
-                f"   SELECT $1, key, etag, snapshot_id FROM gone WHERE status = 'PROCESSED'"
-                f"   ON CONFLICT (ingestion_id, key, etag) DO UPDATE SET snapshot_id = excluded.snapshot_id,"
-                f"   clear_time = excluded.clear_time)"
-                f" SELECT count(*), COALESCE(sum(size), 0) FROM gone",
-                ingestion_id,
-                *values,
-            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                await listing_position.count_clear(conn, ingestion_id)
+                row = await self._delete_files(conn, selected, ingestion_id, values)
         return Cleared(files=int(row[0]), bytes=int(row[1]))
+
+    @staticmethod
+    async def _delete_files(
+        conn: asyncpg.Connection, selected: str, ingestion_id: str, values: Sequence[Any]
+    ) -> asyncpg.Record:
+        # Loaded files are remembered as such, so a preview can warn before they are loaded again.
+        row: asyncpg.Record = await conn.fetchrow(
+            f"WITH gone AS (DELETE {selected} RETURNING key, etag, size, status, snapshot_id),"
+            f" remembered AS (INSERT INTO tracker.cleared_files (ingestion_id, key, etag, snapshot_id)"
+            f"   SELECT $1, key, etag, snapshot_id FROM gone WHERE status = 'PROCESSED'"
+            f"   ON CONFLICT (ingestion_id, key, etag) DO UPDATE SET snapshot_id = excluded.snapshot_id,"
+            f"   clear_time = excluded.clear_time)"
+            f" SELECT count(*), COALESCE(sum(size), 0) FROM gone",
+            ingestion_id,
+            *values,
+        )
+        return row
 
     async def cancel_run(self, run_id: str, requested_by: str) -> Run | None:
         """A queued run ends CANCELLED at once (nothing was claimed yet); a running one is flagged for its
@@ -242,7 +251,8 @@ class RunRepository:
             run = _run(row)
             # A listing left by an earlier holder is incomplete or stale: the new holder lists again.
             await conn.execute("DELETE FROM tracker.listings WHERE run_id = $1", run.run_id)
-            batch = None
+            batch, start_after = None, None
+            ingestion = json.loads(row["ingestion"])
             if run.batch_seq is not None:
                 stored = await conn.fetchrow(
                     "SELECT files, files_hash FROM tracker.batches WHERE ingestion_id = $1 AND batch_seq = $2",
@@ -250,7 +260,20 @@ class RunRepository:
                     run.batch_seq,
                 )
                 batch = _batch(run.ingestion_id, run.batch_seq, stored["files"], stored["files_hash"])
-            return Claim(run=run, lease_epoch=row["lease_epoch"], ingestion=json.loads(row["ingestion"]), batch=batch)
+            else:
+                start_after = await listing_position.start_after(conn, run.ingestion_id, ingestion)
+                await conn.execute(
+                    "UPDATE tracker.runs SET listing_start_after = $2, listing_time = now() WHERE run_id = $1",
+                    run.run_id,
+                    start_after,
+                )
+            return Claim(
+                run=run,
+                lease_epoch=row["lease_epoch"],
+                ingestion=ingestion,
+                batch=batch,
+                listing_start_after=start_after,
+            )
 
     async def renew_lease(self, run_id: str, lease_epoch: int, lease_seconds: int) -> bool:
         """Extend the lease; True when someone asked to cancel the run."""
@@ -324,6 +347,7 @@ class RunRepository:
                 )
                 batch = _batch(ingestion_id, run["batch_seq"], stored["files"], stored["files_hash"])
                 return batch, stored["files_discovered"], stored["files_skipped"]
+            await listing_position.record_listing(conn, run_id, ingestion_id)
             counts = await conn.fetchrow(planning.LISTING_COUNTS, run_id, ingestion_id)
             await planning.prepare_for(conn, counts["discovered"])
             # The batch (a plain SELECT: the database may join a large listing in parallel).
@@ -461,20 +485,29 @@ class RunRepository:
                         processed += 1
                         bytes_processed += entry["size"]
                 cost = 0 if refused else 1
-                await conn.executemany(
-                    "UPDATE tracker.files SET"
-                    " status = CASE WHEN $4 = '' THEN 'PROCESSED'"
-                    "   WHEN attempts + $7 >= $6 THEN 'SKIPPED' ELSE 'FAILED' END,"
-                    " snapshot_id = CASE WHEN $4 = '' THEN $5::bigint ELSE snapshot_id END,"
-                    " commit_time = CASE WHEN $4 = '' THEN $8::timestamptz ELSE commit_time END,"
-                    " attempts = CASE WHEN $4 = '' THEN attempts ELSE attempts + $7 END,"
-                    " error = $4, process_time = clock_timestamp(), update_time = clock_timestamp()"
-                    " WHERE ingestion_id = $1 AND key = $2 AND etag = $3",
+                keys = [key for key, _, _ in outcomes]
+                etags = [etag for _, etag, _ in outcomes]
+                errors = [message for _, _, message in outcomes]
+                # One statement for the whole batch: a statement per file took 2.5 s at 10,000 files.
+                await conn.execute(
+                    "UPDATE tracker.files AS f SET"
+                    " status = CASE WHEN o.error = '' THEN 'PROCESSED'"
+                    "   WHEN f.attempts + $6 >= $5 THEN 'SKIPPED' ELSE 'FAILED' END,"
+                    " snapshot_id = CASE WHEN o.error = '' THEN $4::bigint ELSE f.snapshot_id END,"
+                    " commit_time = CASE WHEN o.error = '' THEN $7::timestamptz ELSE f.commit_time END,"
+                    " attempts = CASE WHEN o.error = '' THEN f.attempts ELSE f.attempts + $6 END,"
+                    " error = o.error, process_time = clock_timestamp(), update_time = clock_timestamp()"
+                    " FROM unnest($2::text[], $3::text[], $8::text[]) AS o(key, etag, error)"
+                    " WHERE f.ingestion_id = $1 AND f.key = o.key AND f.etag = o.etag",
                     # A file that has now failed max_retries + 1 times is not tried again.
-                    [
-                        (ingestion_id, key, etag, msg, snapshot_id, max_retries + 1, cost, commit_time)
-                        for key, etag, msg in outcomes
-                    ],
+                    ingestion_id,
+                    keys,
+                    etags,
+                    snapshot_id,
+                    max_retries + 1,
+                    cost,
+                    commit_time,
+                    errors,
                 )
             if error or (failed and not processed):
                 status = "FAILED"

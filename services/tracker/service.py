@@ -29,9 +29,11 @@ from services.tracker.models import (
 )
 from services.tracker.preview_repository import PreviewRepository
 from services.tracker.repository import RunRepository
+from services.tracker.work_signal import WorkSignal
 
 MIN_LEASE_SECONDS = 5
 MAX_LEASE_SECONDS = 3600
+MAX_WAIT_MILLIS = 60_000
 
 
 def _lease_seconds(value: int) -> int:
@@ -55,24 +57,28 @@ class TrackerService:
         previews: PreviewRepository,
         deliveries: DeliveryRepository,
         metrics: TrackerMetrics,
+        work: WorkSignal,
     ) -> None:
         self._runs = runs
         self._previews = previews
         self._deliveries = deliveries
         self._metrics = metrics
+        self._work = work
 
     async def create_run(self, caller: Principal, ingestion_id: str, ingestion: dict[str, Any], trigger: str) -> Run:
         caller.require(Role.EDITOR, "starting a run")
         table = str(ingestion.get("destination", {}).get("table", ""))
         if not ingestion_id or not table:
             raise InvalidArgument("ingestion: the run needs the ingestion's id and destination table")
-        return await self._runs.create_run(
+        run = await self._runs.create_run(
             ingestion_id=ingestion_id,
             trigger=trigger or "manual",
             requested_by=caller.name,
             ingestion=ingestion,
             table=table,
         )
+        await self._work.announce()
+        return run
 
     async def get_run(self, caller: Principal, run_id: str) -> Run:
         run = await self._runs.get_run(run_id)
@@ -154,7 +160,9 @@ class TrackerService:
             raise InvalidArgument.of([FieldViolation("ingestion_id", "is required")])
         if not 0 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidArgument.of([FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
-        return await self._previews.create(ingestion_id, ingestion, page_size, clear)
+        preview_id = await self._previews.create(ingestion_id, ingestion, page_size, clear)
+        await self._work.announce()
+        return preview_id
 
     async def get_preview(self, caller: Principal, preview_id: str) -> Preview:
         caller.require(Role.VIEWER, "reading a preview")
@@ -182,6 +190,15 @@ class TrackerService:
         return await self._runs.table_schema(ingestion_id)
 
     # --- executors -----------------------------------------------------------------------------------
+
+    async def wait_for_work(self, caller: Principal, executor_id: str, timeout_millis: int) -> bool:
+        """Wait until a run or preview may be waiting, at most timeout_millis; claims nothing."""
+        caller.require(Role.ADMIN, "waiting for work")
+        if not executor_id:
+            raise InvalidArgument.of([FieldViolation("executor_id", "is required")])
+        if not 0 <= timeout_millis <= MAX_WAIT_MILLIS:
+            raise InvalidArgument.of([FieldViolation("timeout_millis", f"must be between 0 and {MAX_WAIT_MILLIS}")])
+        return await self._work.wait(timeout_millis / 1000)
 
     async def claim_run(self, caller: Principal, executor_id: str, lease_seconds: int) -> Claim | None:
         caller.require(Role.ADMIN, "claiming runs")

@@ -86,7 +86,13 @@ class TrackerServicer(pb_grpc.TrackerServiceServicer):
         response.ingestion.update(claim.ingestion)
         if claim.batch is not None:
             response.batch.CopyFrom(batch_to_pb(claim.batch))
+        if claim.listing_start_after is not None:
+            response.incremental_listing.start_after = claim.listing_start_after
         return response
+
+    async def WaitForWork(self, request: pb.WaitForWorkRequest, context: Any) -> pb.WaitForWorkResponse:
+        queued = await self._tracker.wait_for_work(principal(), request.executor_id, request.timeout_millis)
+        return pb.WaitForWorkResponse(work_queued=queued)
 
     async def RenewLease(self, request: pb.RenewLeaseRequest, context: Any) -> pb.RenewLeaseResponse:
         cancel = await self._tracker.renew_lease(

@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 
 from bench import streaming
+from tests.support.fresh_process import call_in_fresh_interpreter
 
 pytestmark = pytest.mark.integration
 
 FILES, NEW_FILES, ROWS_PER_FILE = 20, 2, 50
 
 
-async def test_both_contenders_load_exactly_the_new_files_on_each_step(tmp_path: Path) -> None:
-    result = await streaming.measure(FILES, ROWS_PER_FILE, tmp_path, new_files=NEW_FILES, rounds=1, warm_up=False)
+def test_both_contenders_load_exactly_the_new_files_on_each_step(tmp_path: Path) -> None:
+    result = call_in_fresh_interpreter(
+        "bench.streaming", "measure", FILES, ROWS_PER_FILE, tmp_path, new_files=NEW_FILES, rounds=1, warm_up=False
+    )
 
     initial, incremental = result.steps
     assert (initial.files, initial.rows) == (FILES, FILES * ROWS_PER_FILE)

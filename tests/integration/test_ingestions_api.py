@@ -52,6 +52,7 @@ def ingestion_body(ingestion_id: str | None = None, **overrides: Any) -> dict[st
             "endpoint_url": "http://minio.internal:9000",
             "region": "us-east-1",
             "credentials_ref": "env:ORDERS_KEYS",
+            "listing": {"mode": "incremental", "full_listing_every_runs": 5, "full_listing_interval_seconds": 3600},
         },
         "destination": {
             "table": "raw.orders",
@@ -225,6 +226,11 @@ async def test_create_applies_documented_defaults(admin: httpx.AsyncClient) -> N
     assert created["max_retries"] == 3
     assert created["enabled"] is True
     assert created["destination"]["write_mode"] == "append"
+    assert created["source"]["listing"] == {
+        "mode": "full",
+        "full_listing_every_runs": 10,
+        "full_listing_interval_seconds": 0,
+    }
     for unset in ("max_files_per_run", "max_bytes_per_run", "schedule"):
         assert unset not in created, f"{unset} should stay unset, got {created.get(unset)!r}"
 
