@@ -15,9 +15,9 @@ Method
   compactInterval` 10 (the source's log compacts every 10th batch: not reached in two batches),
   `...fileSource.log.cleanupDelay` 10 min. The Iceberg sink is used, so the file sink's own log plays no part.
   The incremental step starts a NEW query on the SAME checkpoint, as a scheduled job does after a restart.
-- Autoloader timed from `POST …/run` to SUCCESS as a user sees it (listing, tracker planning, staging,
-  publishing, and the executor's and the client's 0.2 s polls included); streaming from building the query to
-  `awaitTermination()` returning. Each contender creates its table inside its first timed step.
+- Autoloader timed from `POST …/run` to the run's recorded end (listing, tracker planning, staging,
+  publishing, and the wait until an idle executor claims the run included); streaming from building the query
+  to `awaitTermination()` returning. Each contender creates its table inside its first timed step.
 - A warm-up round (both steps on 1% of the files) runs first, so neither contender pays for the JVM's first
   jobs (class loading, JIT). Then two rounds, each on files, tables and a checkpoint of its own, and the
   faster round counts per step and contender (as in case a). Who goes first alternates by step and round.
@@ -165,7 +165,7 @@ async def last_run_profile(stack: InProcessStack, ingestion_id: str) -> dict[str
 async def autoloader_run(stack: InProcessStack, ingestion_id: str) -> tuple[float, int, dict[str, float]]:
     elapsed, rows = await timed_run(stack, ingestion_id)
     profile = await last_run_profile(stack, ingestion_id)
-    # The rest is the client's side: HTTP through the gateway and polling GET /runs/{id} every 0.2 s.
+    # The rest is the client's side: the POST through the gateway until the run was created.
     profile["client"] = elapsed - profile["queued"] - profile["running"]
     return elapsed, rows, profile
 

@@ -31,6 +31,8 @@ from services.shared.spark_types import quote, sql_type
 from services.tracker.models import FileEntry
 
 _GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
+# Spark's error when a FAILFAST read meets a row it cannot parse.
+_REJECTED_ROW = ("MALFORMED_RECORD_IN_PARSING", "Parse Mode: FAILFAST")
 # Spark's messages when a CSV file's header does not match the schema it is read with.
 _HEADER_MISMATCH = ("CSV header does not conform to the schema", "Number of column in CSV header is not equal")
 
@@ -39,6 +41,10 @@ FileHeads = Callable[[list[str]], dict[str, bytes]]
 
 def is_header_mismatch(error: BaseException) -> bool:
     return any(marker in str(error) for marker in _HEADER_MISMATCH)
+
+
+def is_rejected_row(error: BaseException) -> bool:
+    return any(marker in str(error) for marker in _REJECTED_ROW)
 
 
 def hadoop_path(location: str) -> str:
@@ -66,10 +72,20 @@ class RawBatch:
     # CSV files of one header: the same read with some columns parsed into the given types by the reader,
     # which costs much less than reading text and casting it (see ParsedColumns).
     parsing_read: Callable[[dict[str, Any], bool], tuple[Any, ParsedColumns]] | None = None
+    # The same frame without the _metadata column, for projections that do not use it: carrying it costs
+    # a copy of every row (and Parquet's row index); None when the two are the same.
+    make_plain_frame: Callable[[], Any] | None = None
+    # CSV files of one header: a read with the given columns parsed into types that fails on the first row the
+    # reader rejects, instead of marking it in _corrupt_record: on clean files it costs what a bare read does.
+    failfast_read: Callable[[dict[str, Any]], Any] | None = None
 
     @functools.cached_property
     def frame(self) -> Any:
         return self.make_frame()
+
+    @functools.cached_property
+    def plain_frame(self) -> Any:
+        return self.make_plain_frame() if self.make_plain_frame is not None else self.frame
 
 
 def _fields(schema: Any) -> list[Field]:
@@ -137,12 +153,17 @@ class BatchReader:
         # Every CSV row keeps its raw line in _corrupt_record when it has more fields than the header.
         file_fields = [*merge_fields([read.names for read in reads]), make_field(CORRUPT_RECORD, "string")]
         raw_fields: list[tuple[str, Any]] = [(f["name"], "string") for f in file_fields]
-        parsing = None
+        parsing = failfast = None
         if len(reads) == 1 and request.options.get("mode", "PERMISSIVE").upper() == "PERMISSIVE":
             # A typed read drops or fails on other rows than a text read under the other modes.
-            parsing = reads[0].parsing_read
+            parsing, failfast = reads[0].parsing_read, reads[0].failfast_read
         return RawBatch(
-            lambda: _union([read.text_frame() for read in reads]), file_fields, raw_fields, parsing_read=parsing
+            lambda: _union([read.text_frame(with_metadata=True) for read in reads]),
+            file_fields,
+            raw_fields,
+            parsing_read=parsing,
+            failfast_read=failfast,
+            make_plain_frame=lambda: _union([read.text_frame(with_metadata=False) for read in reads]),
         )
 
     def _header_groups(self, request: ReadRequest, files: Sequence[FileEntry]) -> list[list[FileEntry]]:
@@ -186,8 +207,8 @@ class BatchReader:
                 raw_type = nested_union(table_type, raw_type) if grows else table_type
             raw_fields.append((field["name"], raw_type))
         raw_ddl = ", ".join(f"{quote(name)} {sql_type(data_type)}" for name, data_type in raw_fields)
-        frame = _with_file_metadata(load_paths(self._reader(request).schema(raw_ddl), paths))
-        return RawBatch(lambda: frame, inferred, raw_fields)
+        frame = load_paths(self._reader(request).schema(raw_ddl), paths)
+        return RawBatch(lambda: _with_file_metadata(frame), inferred, raw_fields, make_plain_frame=lambda: frame)
 
     # --- Avro ------------------------------------------------------------------------------------------
 
@@ -204,7 +225,12 @@ class BatchReader:
             return None
         file_fields = merge_fields([p.file_fields for p in present])
         raw_fields = [(f["name"], f["type"]) for f in file_fields]
-        return RawBatch(lambda: _union([p.frame for p in present]), file_fields, raw_fields)
+        return RawBatch(
+            lambda: _union([p.frame for p in present]),
+            file_fields,
+            raw_fields,
+            make_plain_frame=lambda: _union([p.plain_frame for p in present]),
+        )
 
     # --- Parquet, ORC, Avro, text ------------------------------------------------------------------------
 
@@ -217,7 +243,12 @@ class BatchReader:
         fields = _fields(frame.schema)
         if not fields:
             return None
-        return RawBatch(lambda: _with_file_metadata(frame), fields, [(f["name"], f["type"]) for f in fields])
+        return RawBatch(
+            lambda: _with_file_metadata(frame),
+            fields,
+            [(f["name"], f["type"]) for f in fields],
+            make_plain_frame=lambda: frame,
+        )
 
 
 def _csv_sample(request: ReadRequest, files: Sequence[FileEntry]) -> Sequence[FileEntry]:
@@ -251,21 +282,28 @@ class CsvGroupRead:
         self.names = names
         self._header = header
 
-    def _load(self, types: dict[str, Any]) -> Any:
+    def _load(self, types: dict[str, Any], *, failfast: bool = False) -> Any:
         ddl = ", ".join(f"{quote(f['name'])} {sql_type(types.get(f['name'], 'string'))}" for f in self.names)
-        reader = (
-            self._new_reader()
-            .schema(f"{ddl}, {CORRUPT_RECORD} STRING")
-            .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-        )
+        if failfast:
+            reader = self._new_reader().schema(ddl).option("mode", "FAILFAST")
+        else:
+            reader = (
+                self._new_reader()
+                .schema(f"{ddl}, {CORRUPT_RECORD} STRING")
+                .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+            )
         if self._header:
             # Every file's header is checked against the names: a file with other columns fails the read
             # (and the batch is read again by header) instead of being matched by position.
             reader = reader.option("enforceSchema", "false")
         return load_paths(reader, self._paths)
 
-    def text_frame(self) -> Any:
-        return _with_file_metadata(self._load({}))
+    def text_frame(self, *, with_metadata: bool) -> Any:
+        frame = self._load({})
+        return _with_file_metadata(frame) if with_metadata else frame
+
+    def failfast_read(self, types: dict[str, Any]) -> Any:
+        return self._load(types, failfast=True)
 
     def parsing_read(self, types: dict[str, Any], with_metadata: bool) -> tuple[Any, ParsedColumns]:
         frame = self._load(types)

@@ -14,15 +14,35 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.executor import failpoints
-from services.executor.batch_read import BatchReader, FileHeads, RawBatch, ReadRequest, is_header_mismatch
+from services.executor.batch_read import (
+    BatchReader,
+    FileHeads,
+    RawBatch,
+    ReadRequest,
+    is_header_mismatch,
+    is_rejected_row,
+)
 from services.executor.discover import S3Access
 from services.executor.merge_sql import MergeSpec
 from services.executor.merge_write import ROWS_PROPERTY, merge_batch
-from services.executor.projection import literal, parsed_select_expressions, parsed_types, select_expressions
-from services.executor.schema_policy import BatchRefused, ColumnPlan, Field, SchemaSettings, plan_columns
+from services.executor.projection import (
+    META,
+    direct_columns,
+    literal,
+    parsed_select_expressions,
+    parsed_types,
+    select_expressions,
+)
+from services.executor.schema_policy import (
+    BatchRefused,
+    ColumnPlan,
+    Field,
+    SchemaSettings,
+    plan_columns,
+)
 from services.executor.spark_session import s3a_options
 from services.shared.logging import get_logger
-from services.shared.spark_types import parse_partition, partition_sql
+from services.shared.spark_types import parse_partition, partition_sql, quote
 from services.tracker.models import FileEntry
 
 _log = get_logger("load")
@@ -33,6 +53,9 @@ MANAGED_PROPERTIES = {"write.wap.enabled": "true"}
 ACCEPT_ANY_SCHEMA = "write.spark.accept-any-schema"
 DEFAULT_PROPERTIES = {"format-version": "2"}
 MAX_ERROR_CHARS = 1000
+# How a staged snapshot's rows were read (see TableLoader._stage_read); "projected-after-rejects" tells the
+# next batch to skip the direct write, which would likely fail again.
+READ_PROPERTY = "autoloader.read"
 
 
 @dataclass(frozen=True)
@@ -269,9 +292,7 @@ class TableLoader:
         return None
 
     def _staged(self, table: str, batch_key: str) -> Any | None:
-        snapshots = self._snapshots(table, current_history_only=False)
-        staged = [s for s in snapshots if s.summary().get("wap.id") == batch_key]
-        return max(staged, key=lambda s: s.timestampMillis()) if staged else None
+        return _newest_staged(self._snapshots(table, current_history_only=False), batch_key)
 
     def staged_snapshot(self, table: str, batch_key: str) -> int | None:
         """The newest snapshot written for the batch (published or not)."""
@@ -290,7 +311,7 @@ class TableLoader:
         try:
             raw = self._reader.read(spec.read_request(), files, self._table_fields(spec.table), by_header=True)
             if raw is not None:
-                raw.frame.write.format("noop").mode("overwrite").save()
+                raw.plain_frame.write.format("noop").mode("overwrite").save()
         except Exception as error:  # Spark and py4j raise many types; any of them means "not readable"
             return short_error(error)
         return None
@@ -391,8 +412,38 @@ class TableLoader:
             self._evolve(spec.table, plan, table_fields)
         if plan.rescued_columns or plan.ignored_columns:
             _log.info("columns not in the table", rescued=plan.rescued_columns, ignored=plan.ignored_columns)
-        frame = self._projected(spec, raw, plan)
         self._ensure_table_properties(spec.table, merge=spec.merge is not None)
+        read = "projected"
+        direct = self._direct_frame(spec, raw, plan)
+        if direct is not None:
+            try:
+                snapshot = self._write(spec, direct, files, failures, read="direct")
+            except Exception as error:
+                if not is_rejected_row(error):
+                    raise
+                # The failed write committed nothing. Read again with the projection that handles such rows.
+                _log.info("the CSV reader rejected a row; reading the batch again", error=short_error(error))
+                read = "projected-after-rejects"
+            else:
+                if snapshot is None:
+                    raise RuntimeError(f"the staged snapshot of batch {spec.batch_key} was not found after writing")
+                return int(snapshot.snapshotId())
+        frame = self._projected(spec, raw, plan)
+        snapshot = self._write(spec, frame, files, failures, read=read)
+        if snapshot is None:
+            raise RuntimeError(f"the staged snapshot of batch {spec.batch_key} was not found after writing")
+        return int(snapshot.snapshotId())
+
+    def _write(
+        self,
+        spec: BatchSpec,
+        frame: Any,
+        files: Sequence[FileEntry],
+        failures: Sequence[tuple[FileEntry, str]],
+        *,
+        read: str,
+    ) -> Any:
+        """Write the frame as a staged snapshot tagged with the batch key; return that snapshot."""
         # Which files failed travels inside the commit, so a run taken over after publishing knows them.
         properties = {
             "autoloader.run-id": spec.run_id,
@@ -400,6 +451,7 @@ class TableLoader:
             "autoloader.file-count": str(len(files)),
             "autoloader.files-hash": spec.files_hash,
             "autoloader.failed-files": "\n".join(f"{f.key}\t{f.etag}\t{' '.join(msg.split())}" for f, msg in failures),
+            READ_PROPERTY: read,
         }
         self._spark.conf.set("spark.wap.id", spec.batch_key)
         jobs = self._spark.sparkContext.statusTracker()
@@ -414,10 +466,21 @@ class TableLoader:
                     merge_batch(self._spark, self.qualified(spec.table), spec.merge, frame, properties)
         finally:
             self._spark.conf.unset("spark.wap.id")
-        staged = self.staged_snapshot(spec.table, spec.batch_key)
-        if staged is None:
-            raise RuntimeError(f"the staged snapshot of batch {spec.batch_key} was not found after writing")
-        return staged
+        return _newest_staged(self._snapshots(spec.table, current_history_only=False), spec.batch_key)
+
+    def _direct_frame(self, spec: BatchSpec, raw: RawBatch, plan: ColumnPlan) -> Any | None:
+        """The batch as the CSV reader parses it, when that needs no projection (see direct_columns); None when
+        it does, or when the table's last batch had rows the reader rejected (then this one likely has too)."""
+        if raw.failfast_read is None or spec.merge is not None:
+            return None
+        types = parsed_types(raw.raw_fields, plan, spec.settings)
+        columns = direct_columns(raw.raw_fields, types, plan, settings=spec.settings, run_id=spec.run_id)
+        if columns is None:
+            return None
+        current = self._iceberg_table(spec.table).currentSnapshot()
+        if current is not None and current.summary().get(READ_PROPERTY) == "projected-after-rejects":
+            return None
+        return raw.failfast_read(types).selectExpr(*(quote(column) for column in columns))
 
     def _projected(self, spec: BatchSpec, raw: RawBatch, plan: ColumnPlan) -> Any:
         """The batch as rows of the table: text parsed by the CSV reader where it can, else cast."""
@@ -433,7 +496,8 @@ class TableLoader:
         expressions = select_expressions(
             raw.raw_fields, plan, settings=spec.settings, file_format=spec.file_format, run_id=spec.run_id
         )
-        return raw.frame.selectExpr(*expressions)
+        uses_metadata = any(META in expression for expression in expressions)
+        return (raw.frame if uses_metadata else raw.plain_frame).selectExpr(*expressions)
 
     def _failures_in_summary(self, spec: BatchSpec, summary: Any) -> list[tuple[FileEntry, str]]:
         text = (summary.get("autoloader.failed-files") if summary is not None else None) or ""
@@ -450,8 +514,8 @@ class TableLoader:
         iceberg = self._iceberg_table(spec.table)
         snapshot = iceberg.snapshot(snapshot_id)
         # The staged snapshot's summary: a cherry-picked copy on main does not keep custom properties.
-        staged = [s for s in _listed(iceberg.snapshots()) if s.summary().get("wap.id") == spec.batch_key]
-        summary = max(staged, key=lambda s: s.timestampMillis()).summary() if staged else None
+        staged = _newest_staged(_listed(iceberg.snapshots()), spec.batch_key)
+        summary = staged.summary() if staged is not None else None
         # Rows the batch wrote: the merged source rows for a merge (a merge also rewrites untouched rows),
         # else the rows the snapshot added.
         merged = summary.get(ROWS_PROPERTY) if summary is not None else None
@@ -463,6 +527,12 @@ class TableLoader:
             table_schema=self.table_schema(spec.table),
             commit_millis=int(snapshot.timestampMillis()),
         )
+
+
+def _newest_staged(snapshots: list[Any], batch_key: str) -> Any:
+    """The newest snapshot written for the batch, or None."""
+    staged = [s for s in snapshots if s.summary().get("wap.id") == batch_key]
+    return max(staged, key=lambda s: s.timestampMillis()) if staged else None
 
 
 def _listed(java_iterable: Any) -> list[Any]:

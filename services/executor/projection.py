@@ -132,6 +132,28 @@ def parsed_select_expressions(
     return expressions
 
 
+def direct_columns(
+    raw_fields: list[tuple[str, Any]], types: dict[str, Any], plan: ColumnPlan, *, settings: SchemaSettings, run_id: str
+) -> list[str] | None:
+    """The columns to write a CSV frame read with `types` (see parsed_types) as it is, without a projection (which costs
+    a copy of every row), provided the reader rejects no row; None when an accepted row needs an expression in
+    some column, or when a column of the files would not be written.
+
+    The table columns left out are null on every accepted row; the table fills them in itself."""
+    accepted = [(name, types.get(name, data_type)) for name, data_type in raw_fields if name != CORRUPT_RECORD]
+    good = _column_expressions(
+        accepted, plan, settings=settings, file_format="csv", run_id=run_id, source_path=INPUT_FILE_PATH
+    )
+    columns = []
+    for name, expression in good:
+        if expression == quote(name):
+            columns.append(name)
+        elif not expression.startswith("CAST(NULL AS "):
+            return None
+    # Every column is read: a reader that reads only some checks only their fields' count (Spark's CSV pruning).
+    return columns if sorted(columns) == sorted(name for name, _ in accepted) else None
+
+
 def _column_expressions(
     raw_fields: list[tuple[str, Any]],
     plan: ColumnPlan,

@@ -353,6 +353,49 @@ async def test_rows_the_csv_reader_rejects_end_as_text_cast_would(
     assert rescued["bob"]["_file_path"] == f"file://{source}/a b.csv"
 
 
+async def read_modes(stack: InProcessStack, table: str) -> list[tuple[str, str]]:
+    """(batch key, how its rows were read) of every snapshot of the table, oldest first."""
+    rows = await stack.sql(
+        f"SELECT summary['wap.id'], summary['autoloader.read'] FROM {table}.snapshots ORDER BY committed_at"
+    )
+    return [(str(key), str(mode)) for key, mode in rows]
+
+
+async def test_clean_csv_is_written_as_read_and_a_rejected_row_sends_the_batch_to_the_projection(
+    loading_stack: InProcessStack, tmp_path: Path
+) -> None:
+    """A batch whose CSV values the reader parses itself is written without a projection. A batch with a row
+    the reader rejects commits nothing that way: it is read again and ends exactly as text + cast would have
+    it, once; the next batch goes straight to the projection, the one after tries the direct write again."""
+    source = tmp_path / "src"
+    table = new_table("direct")
+    write(source / "a.csv", "id,amount,ok,name\n1,2.5,true,ann\n2,3,false,bob\n")
+    async with loading_stack.http(loading_stack.admin_token) as client:
+        ingestion_id = await create_ingestion(
+            client, source, table, "csv", schema={"ddl": "id BIGINT, amount DOUBLE, ok BOOLEAN, name STRING"}
+        )
+        runs = [await run_once(loading_stack, client, ingestion_id)]
+        write(source / "b.csv", "id,amount,ok,name\n 3,x,yes,cid\n4,1e3,TRUE,dan\n5\n")
+        runs.append(await run_once(loading_stack, client, ingestion_id))
+        write(source / "c.csv", "id,amount,ok,name\n6,1,true,eve\n")
+        runs.append(await run_once(loading_stack, client, ingestion_id))
+        write(source / "d.csv", "id,amount,ok,name\n7,2,false,fay\n")
+        runs.append(await run_once(loading_stack, client, ingestion_id))
+    assert [counts(run)[-1] for run in runs] == [2, 3, 1, 1], runs
+    modes = [mode for _, mode in await read_modes(loading_stack, table)]
+    # One snapshot per batch: the failed direct write of the second batch left none behind.
+    assert modes == ["direct", "projected-after-rejects", "projected", "direct"], modes
+    rows = await loading_stack.sql(f"SELECT id, amount, ok, name, _corrupt_record, _rescued_data FROM {table}")
+    by_id = {row[0]: row[1:] for row in rows}
+    assert len(rows) == 7 and set(by_id) == {"1", "2", "3", "4", "5", "6", "7"}, rows
+    assert by_id["1"] == ["2.5", "True", "ann", None, None]
+    assert by_id["3"][:4] == [None, "True", "cid", None]
+    assert {k: v for k, v in json.loads(str(by_id["3"][4])).items() if k != "_file_path"} == {"amount": "x"}
+    assert by_id["4"] == ["1000.0", "True", "dan", None, None]
+    assert by_id["5"] == [None, None, None, "5", None]
+    assert by_id["7"] == ["2.0", "False", "fay", None, None]
+
+
 async def test_parquet_int_column_is_widened_to_bigint(loading_stack: InProcessStack, tmp_path: Path) -> None:
     source = tmp_path / "src"
     await spark_write(

@@ -13,6 +13,7 @@ from services.executor.projection import (
     RESCUED_FILE_KEY,
     SOURCE_PATH,
     ParsedColumns,
+    direct_columns,
     literal,
     parsed_select_expressions,
     parsed_types,
@@ -342,3 +343,46 @@ def test_metadata_columns_keep_the_metadata_path_when_columns_are_parsed() -> No
     expressions = by_alias(parsed_select_expressions([("id", "string")], parsed, plan, settings=settings, run_id="r"))
     assert expressions["m_source_file"] == SOURCE_PATH  # the same on every row: no CASE
     assert INPUT_FILE_PATH not in expressions[RESCUED_DATA]
+
+
+# ------------------------------------------------------------------------------ direct_columns
+
+
+def direct(raw: list[tuple[str, Any]], types: dict[str, Any], plan: ColumnPlan, **settings: Any) -> list[str] | None:
+    return direct_columns(raw, types, plan, settings=SchemaSettings(**settings), run_id="r")
+
+
+CSV_TABLE = (("id", "long"), ("name", "string"), (CORRUPT_RECORD, "string"), (RESCUED_DATA, "string"))
+CSV_RAW = [("id", "string"), ("name", "string"), (CORRUPT_RECORD, "string")]
+
+
+def test_a_batch_the_reader_types_completely_is_written_as_read_without_the_always_null_columns() -> None:
+    # _corrupt_record and _rescued_data are null on every row the reader accepted: the table fills them in.
+    assert direct(CSV_RAW, {"id": "long"}, table_plan(*CSV_TABLE), rescue_data=True) == ["id", "name"]
+
+
+def test_the_direct_columns_follow_the_table_order() -> None:
+    plan = table_plan(("name", "string"), ("id", "long"), (CORRUPT_RECORD, "string"))
+    assert direct(CSV_RAW, {"id": "long"}, plan) == ["name", "id"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "types", "plan", "settings"),
+    [
+        # a date stays text and is cast (and rescued) by the projection
+        ([("day", "string"), (CORRUPT_RECORD, "string")], {}, table_plan(("day", "date")), {}),
+        # a column of the files that the table rescues
+        (CSV_RAW, {"id": "long"}, table_plan(("id", "long"), (RESCUED_DATA, "string"), rescued=["name"]), {}),
+        # a column of the files that the table does not hold: a partial read would check fewer fields per row
+        (CSV_RAW, {"id": "long"}, table_plan(("id", "long")), {}),
+        # a spelling other than the table's
+        ([("ID", "string"), (CORRUPT_RECORD, "string")], {"ID": "long"}, table_plan(("id", "long")), {}),
+        # metadata columns are computed per row
+        (CSV_RAW, {"id": "long"}, table_plan(*CSV_TABLE, ("m_run_id", "string")),
+         {"metadata_columns": True, "metadata_prefix": "m_"}),
+    ],
+)  # fmt: skip
+def test_a_batch_that_needs_an_expression_is_not_written_directly(
+    raw: list[tuple[str, Any]], types: dict[str, Any], plan: ColumnPlan, settings: dict[str, Any]
+) -> None:
+    assert direct(raw, types, plan, **settings) is None
