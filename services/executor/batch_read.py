@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.executor.csv_header import header_names
 from services.executor.discover import file_location
 from services.executor.projection import META, ParsedColumns, literal
 from services.executor.schema_policy import (
@@ -176,9 +177,25 @@ class BatchReader:
         schema = load_paths(self._reader(request), self._paths(request, sample)).schema
         return [f for f in _fields(schema) if f["name"] != CORRUPT_RECORD]
 
+    def _csv_header_fields(self, request: ReadRequest, files: Sequence[FileEntry]) -> list[Field] | None:
+        """The columns from the first non-empty file's header without a Spark job, when Spark would take them
+        from that file's first line (no inferSchema); None to ask Spark."""
+        if request.options.get("inferSchema", "false").lower() == "true":
+            return None
+        first = next((f for f in files if f.size > 0), None)
+        if first is None:
+            return None
+        head = request.file_heads([first.key])[first.key]
+        names = header_names(self._spark, request.options, head, whole_file=len(head) >= first.size)
+        if names is None:
+            return None
+        return [make_field(name, "string") for name in names if name != CORRUPT_RECORD]
+
     def _csv_group(self, request: ReadRequest, files: Sequence[FileEntry], *, header: bool) -> CsvGroupRead | None:
         # Types from a sample (Spark's own inference, as the reader options ask); names from the header.
-        inferred = self._csv_columns(request, _csv_first_line_sample(request, files))
+        inferred = self._csv_header_fields(request, files) if header else None
+        if not inferred:
+            inferred = self._csv_columns(request, _csv_first_line_sample(request, files))
         if not inferred:
             inferred = self._csv_columns(request, _csv_sample(request, files))
         if not inferred:

@@ -85,6 +85,8 @@ class BatchSpec:
     file_heads: FileHeads | None = None
     # True once the run is to stop: nothing more is read or published.
     stop_requested: Callable[[], bool] = lambda: False
+    # Planned by this attempt (a new batch key): no earlier attempt can have staged or published it.
+    fresh: bool = False
 
     def read_request(self) -> ReadRequest:
         def no_access(keys: list[str]) -> dict[str, bytes]:
@@ -285,11 +287,7 @@ class TableLoader:
 
         A publish either fast-forwards main to the staged snapshot (wap.id) or copies it (published-wap-id).
         """
-        for snapshot in self._snapshots(table, current_history_only=True):
-            summary = snapshot.summary()
-            if batch_key in (summary.get("wap.id"), summary.get("published-wap-id")):
-                return int(snapshot.snapshotId())
-        return None
+        return _carrying(self._snapshots(table, current_history_only=True), batch_key)
 
     def _staged(self, table: str, batch_key: str) -> Any | None:
         return _newest_staged(self._snapshots(table, current_history_only=False), batch_key)
@@ -299,10 +297,14 @@ class TableLoader:
         snapshot = self._staged(table, batch_key)
         return int(snapshot.snapshotId()) if snapshot is not None else None
 
-    def publish(self, table: str, snapshot_id: int) -> None:
-        """Make a staged snapshot current. Publishing the same wap id twice fails inside Iceberg's commit."""
-        table_ref = self.qualified(table).split(".", 1)[1].replace("`", "")
-        self._spark.sql(f"CALL `{self._catalog}`.system.cherrypick_snapshot('{table_ref}', {snapshot_id})")
+    def publish(self, table: str, snapshot_id: int, batch_key: str) -> int:
+        """Make a staged snapshot current; return the snapshot that carries it on main (the staged one when
+        main fast-forwards to it, else its published copy). Publishing the same wap id twice fails inside
+        Iceberg's commit. This is what the cherrypick_snapshot procedure does, without parsing a statement."""
+        iceberg = self._iceberg_table(table)
+        iceberg.manageSnapshots().cherrypick(snapshot_id).commit()
+        ancestors = self._spark.sparkContext._jvm.org.apache.iceberg.util.SnapshotUtil.currentAncestors(iceberg)
+        return _carrying(_listed(ancestors), batch_key) or snapshot_id
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -338,11 +340,11 @@ class TableLoader:
         Raises LoadStopped, publishing nothing, when the run is to stop before its batch was published."""
         # Spark jobs started from this thread belong to the run's group, so cancel(run_id) reaches them.
         self._spark.sparkContext.setJobGroup(spec.run_id, f"autoloader {spec.batch_key}", True)
-        published = self.published_snapshot(spec.table, spec.batch_key)
+        published = None if spec.fresh else self.published_snapshot(spec.table, spec.batch_key)
         if published is not None:
             _log.info("batch already published", batch_key=spec.batch_key, snapshot_id=published)
             return self._result(spec, published)
-        staged = self.staged_snapshot(spec.table, spec.batch_key)
+        staged = None if spec.fresh else self.staged_snapshot(spec.table, spec.batch_key)
         if staged is not None and spec.merge is not None and not self._on_current(spec.table, staged):
             # A merge rewrites rows of the table as it was; on a table that changed since, write it again.
             _log.info("staged merge is stale; writing the batch again", snapshot_id=staged)
@@ -366,9 +368,9 @@ class TableLoader:
                 return LoadResult(failures=failures)
             failpoints.hit("after_staged_commit")
         _stop_if_requested(spec)  # the staged snapshot stays unpublished: invisible, and never published later
-        self.publish(spec.table, staged)
+        current = self.publish(spec.table, staged, spec.batch_key)
         failpoints.hit("after_publish")
-        return self._result(spec, self.published_snapshot(spec.table, spec.batch_key) or staged)
+        return self._result(spec, current)
 
     def _on_current(self, table: str, snapshot_id: int) -> bool:
         iceberg = self._iceberg_table(table)
@@ -527,6 +529,15 @@ class TableLoader:
             table_schema=self.table_schema(spec.table),
             commit_millis=int(snapshot.timestampMillis()),
         )
+
+
+def _carrying(snapshots: list[Any], batch_key: str) -> int | None:
+    """The id of the first snapshot that carries the batch: staged with it (wap.id) or its published copy."""
+    for snapshot in snapshots:
+        summary = snapshot.summary()
+        if batch_key in (summary.get("wap.id"), summary.get("published-wap-id")):
+            return int(snapshot.snapshotId())
+    return None
 
 
 def _newest_staged(snapshots: list[Any], batch_key: str) -> Any:

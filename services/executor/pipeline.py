@@ -210,7 +210,7 @@ class RunExecutor:
                         batch = await self._plan(claim, config)
                     if stop_requested():
                         raise LoadStopped("cancelled before loading")
-                    result = await self._load(claim, config, batch, stop_requested, dropped_table)
+                    result = await self._load(claim, config, batch, stop_requested, dropped_table, fresh=own_batch)
                 except Aborted:
                     _log.warning("run taken over by another executor; stopping", lease_epoch=epoch)
                     return
@@ -303,6 +303,8 @@ class RunExecutor:
         batch: Batch | None,
         stop_requested: Callable[[], bool] = lambda: False,
         dropped_table: Awaitable[str] | None = None,
+        *,
+        fresh: bool = False,
     ) -> LoadResult:
         loader = self._loader
         if batch is None:
@@ -325,6 +327,7 @@ class RunExecutor:
             merge=config.merge,
             file_heads=lambda keys: file_heads(config.source_uri, keys, config.s3_access()),
             stop_requested=stop_requested,
+            fresh=fresh,
         )
         with structlog.contextvars.bound_contextvars(batch_key=batch.batch_key, file_count=len(batch.files)):
             if config.source_uri.startswith("s3://"):

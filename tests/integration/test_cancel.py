@@ -29,7 +29,9 @@ def write_big_csv(path: Path) -> None:
 
 def spark_jobs_of(run_id: str) -> list[int]:
     context = SparkContext._active_spark_context
-    return list(context.statusTracker().getJobIdsForGroup(run_id)) if context else []
+    if context is None or getattr(context, "_jsc", None) is None:  # not started, or still starting
+        return []
+    return list(context.statusTracker().getJobIdsForGroup(run_id))
 
 
 async def test_a_queued_run_is_cancelled_at_once_and_an_ended_one_cannot_be(
