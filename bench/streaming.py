@@ -290,7 +290,8 @@ def report(result: Comparison) -> list[str]:
         " Autoloader ingestion and by a Structured Streaming file-source query (`trigger(availableNow=True)`,"
         " Spark 3.5 defaults) into Iceberg, in the same SparkSession with the same explicit schema; then 1% new"
         " files, loaded by a second run and by a new query on the same checkpoint. Autoloader timed from"
-        " `POST …/run` to SUCCESS, streaming from start to termination; both tables counted after each step."
+        " `POST …/run` to the run's recorded end as SUCCESS, streaming from start to termination; both tables"
+        " counted after each step."
         f" After a warm-up round, best of {result.rounds} rounds. Goal: ratio < 1 on both steps.",
         "",
         "| step | files | rows | Autoloader s | streaming s | ratio |",
