@@ -291,6 +291,8 @@ async def measure(
         ):
             gateway_env = {
                 "AUTOLOADER_LOG_LEVEL": LOG_LEVEL,
+                # The clients share one token: the per-token limit would measure itself, not the API.
+                "AUTOLOADER_RATE_LIMIT_PER_SECOND": "0",
                 "AUTOLOADER_CONTROL_ADDRESS": control.address,
                 "AUTOLOADER_TRACKER_ADDRESS": tracker.address,
             }

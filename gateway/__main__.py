@@ -27,6 +27,8 @@ def main() -> None:
             "executor": settings.executor_address,
         },
         max_body_bytes=settings.max_body_bytes,
+        rate_limit_per_second=settings.rate_limit_per_second,
+        rate_limit_burst=settings.rate_limit_burst,
     )
     # Bind first so port 0 works and the bound port can be reported before serving.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

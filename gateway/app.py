@@ -25,12 +25,14 @@ from autoloader.control.v1 import control_pb2
 from gateway import errors
 from gateway.clients import Backends
 from gateway.openapi import build_openapi
+from gateway.rate_limit import MonotonicClock, RateLimiter, caller_key, retry_after_seconds
 from gateway.routes import Route, build_routes
 from gateway.transcode import request_from_http, response_to_json
 from services.shared.errors import (
     AutoloaderError,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Unauthenticated,
 )
 from services.shared.logging import get_logger
@@ -84,14 +86,28 @@ class HttpMetrics:
         self._seconds.labels(route=route).observe(seconds)
 
 
+def _too_many_requests(limiter: RateLimiter, wait: float) -> Response:
+    seconds = retry_after_seconds(wait)
+    response = errors.from_error(
+        ResourceExhausted(
+            f"rate limit exceeded: {limiter.rate_per_second:g} requests per second (bursts of up to"
+            f" {limiter.burst}) per token, or per client address without one; retry after {seconds} s"
+        )
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 def _endpoint(
-    route: Route, backends: Backends, max_body_bytes: int, metrics: HttpMetrics
+    route: Route, backends: Backends, max_body_bytes: int, metrics: HttpMetrics, limiter: RateLimiter
 ) -> Callable[[Request], Awaitable[Response]]:
     route_key = f"{route.http_method} {route.path}"
 
     async def endpoint(request: Request) -> Response:
         started = time.monotonic()
-        response = await answer(request)
+        # Checked here rather than in a middleware so refusals are counted under their route like any answer.
+        wait = limiter.acquire(caller_key(request))
+        response = await answer(request) if wait == 0 else _too_many_requests(limiter, wait)
         metrics.observe(route_key, response.status_code, time.monotonic() - started)
         return response
 
@@ -174,8 +190,18 @@ def _allowed_methods(app: Starlette, scope: Scope) -> list[str]:
     return sorted(allowed)
 
 
-def create_app(backend_addresses: dict[str, str], *, max_body_bytes: int = 1_048_576) -> Starlette:
+def create_app(
+    backend_addresses: dict[str, str],
+    *,
+    max_body_bytes: int = 1_048_576,
+    rate_limit_per_second: float = 0.0,
+    rate_limit_burst: int = 100,
+    rate_limit_clock: MonotonicClock = time.monotonic,
+) -> Starlette:
+    """The gateway app. Rate limiting is off unless asked for: `python -m gateway serve` passes the configured
+    limit (on by default there); in-process stacks for tests and benchmarks keep their callers unthrottled."""
     routes = build_routes()
+    limiter = RateLimiter(rate_limit_per_second, rate_limit_burst, clock=rate_limit_clock)
     backends = Backends(backend_addresses)
     openapi = build_openapi(routes)
     metrics = HttpMetrics()
@@ -226,9 +252,12 @@ def create_app(backend_addresses: dict[str, str], *, max_body_bytes: int = 1_048
     app = Starlette(
         routes=[
             *[
-                StarletteRoute(r.path, _endpoint(r, backends, max_body_bytes, metrics), methods=[r.http_method])
+                StarletteRoute(
+                    r.path, _endpoint(r, backends, max_body_bytes, metrics, limiter), methods=[r.http_method]
+                )
                 for r in routes
             ],
+            # Not rate limited: probes, scrapers and the API description must answer even when a caller is not.
             StarletteRoute("/healthz", healthz, methods=["GET"]),
             StarletteRoute("/metrics", prometheus, methods=["GET"]),
             StarletteRoute("/api/v1/openapi.json", openapi_json, methods=["GET"]),

@@ -35,6 +35,7 @@ _ERROR_STATUSES = {
     "403": "Not permitted",
     "404": "Not found",
     "409": "Conflict",
+    "429": "Too many requests from this caller; retry after the Retry-After header's seconds",
 }
 
 

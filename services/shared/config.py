@@ -149,3 +149,13 @@ class GatewaySettings(CommonSettings):
     tracker_address: str = Field(description="host:port of the tracker service")
     executor_address: str = Field("", description="host:port of the executor service (health only)")
     max_body_bytes: int = Field(1_048_576, ge=1, description="Largest accepted request body")
+    rate_limit_per_second: float = Field(
+        50.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Requests per second each caller (bearer token, or client address without one) may make"
+        " on average; 0 turns the limit off",
+    )
+    rate_limit_burst: int = Field(
+        100, ge=1, description="Requests a caller may make at once before the per-second rate applies"
+    )
