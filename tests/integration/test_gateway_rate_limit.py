@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from gateway.app import create_app
 from services.shared.auth import Role
-from tests.support.stack import InProcessStack
+from tests.support.stack import InProcessStack, serve_app
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +32,9 @@ async def limited_url(stack: InProcessStack) -> AsyncIterator[str]:
         rate_limit_per_second=RATE_PER_SECOND,
         rate_limit_burst=BURST,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+    server, task, port = await serve_app(app)
     try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

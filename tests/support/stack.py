@@ -90,6 +90,17 @@ class InProcessStack:
             await service.stop(grace=0.5)
 
 
+async def serve_app(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """Serve an ASGI app on a free loopback port in this event loop: (server, its task, the port)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    return server, task, server.servers[0].sockets[0].getsockname()[1]
+
+
 async def start_stack(
     database_url: str,
     home: Path,
@@ -149,13 +160,7 @@ async def start_stack(
         {"control": control.address, "tracker": tracker.address, "executor": executor.address},
         max_body_bytes=64 * 1024,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    server, task, port = await serve_app(app)
     return InProcessStack(
         database_url=database_url,
         admin_token=credentials.admin_token,
