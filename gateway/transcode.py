@@ -159,14 +159,32 @@ def _apply_query(message: Message, query: list[tuple[str, str]], bound: set[str]
         raise InvalidArgument.of(violations)
 
 
+def _nul_violations(value: Any, path: str) -> list[FieldViolation]:
+    """Fields holding a NUL character: PostgreSQL text cannot store one, and no name or id needs it."""
+    if isinstance(value, str):
+        return [FieldViolation(path, "must not contain NUL characters")] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [v for key, item in value.items() for v in _nul_violations(item, f"{path}.{key}" if path else key)]
+    if isinstance(value, list):
+        return [v for index, item in enumerate(value) for v in _nul_violations(item, f"{path}[{index}]")]
+    return []
+
+
 def request_from_http(route: Route, path_params: dict[str, str], query: list[tuple[str, str]], body: bytes) -> Message:
+    value = _parse_json_object(body) if route.body else {}
+    violations = (
+        _nul_violations(path_params, "")
+        + [violation for key, raw in query for violation in _nul_violations(raw, key)]
+        + _nul_violations(value, "")  # named inside the body, as its other checks name fields
+    )
+    if violations:
+        raise InvalidArgument.of(violations)
     message: Any = message_factory.GetMessageClass(route.method.input_type)()
     bound = set(route.path_variables)
     if route.body == "*":
-        _parse_into(_parse_json_object(body), message, "")
+        _parse_into(value, message, "")
         bound |= set(message.DESCRIPTOR.fields_by_name)
     elif route.body:
-        value = _parse_json_object(body)
         target = getattr(message, route.body)
         _parse_into(value, target, "")
         bound.add(route.body)

@@ -23,6 +23,7 @@ from services.control.preview_warnings import preview_warnings
 from services.control.repository import RequestLog
 from services.control.schema_ddl import to_ddl
 from services.control.service import IngestionService, TokenService
+from services.shared.errors import FieldViolation, InvalidArgument
 from services.shared.interceptors import principal
 
 Response = TypeVar("Response", bound=Message)
@@ -40,6 +41,9 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
         """Run a mutating call once per (caller, request_id); a retry gets the stored first response."""
         if not request_id:
             return await call()
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in request_id):
+            # PostgreSQL cannot store NUL, and no client-made id holds control characters.
+            raise InvalidArgument.of([FieldViolation("request_id", "must not contain control characters")])
         caller = principal().name
         stored = await self._request_log.reserve(caller, request_id, method)
         if stored is not None:

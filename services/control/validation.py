@@ -6,9 +6,10 @@ import re
 import urllib.parse
 import zoneinfo
 from dataclasses import fields, is_dataclass
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from services.control.models import (
     LISTING_MODES,
@@ -36,6 +37,7 @@ FORMAT_VERSIONS = ("1", "2")
 METADATA_SUFFIXES = ("source_file", "source_size", "source_modified_at", "ingested_at", "run_id")
 MAX_RETRIES_LIMIT = 100
 
+# Checked with fullmatch: "$" alone also matches before a trailing newline.
 INGESTION_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -54,7 +56,7 @@ OVERWRITE_REFUSAL = (
 
 
 def validate_ingestion_id(ingestion_id: str) -> list[FieldViolation]:
-    if INGESTION_ID.match(ingestion_id):
+    if INGESTION_ID.fullmatch(ingestion_id):
         return []
     return [
         FieldViolation(
@@ -122,7 +124,7 @@ def _source(source: Source) -> list[FieldViolation]:
     elif ".." in source.pattern.split("/"):
         violations.append(FieldViolation("source.pattern", "must not contain '..' segments"))
     for key, value in source.options.items():
-        if not _OPTION_KEY.match(key):
+        if not _OPTION_KEY.fullmatch(key):
             violations.append(FieldViolation(f"source.options.{key}", "option names are letters, digits, _ or ."))
         elif len(value) > 4096:
             violations.append(FieldViolation(f"source.options.{key}", "must be at most 4096 characters"))
@@ -133,9 +135,9 @@ def _source(source: Source) -> list[FieldViolation]:
             violations.append(FieldViolation("source.endpoint_url", "is only used with s3:// sources"))
         elif parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
             violations.append(FieldViolation("source.endpoint_url", "must look like https://host[:port] with no path"))
-    if source.region and not _REGION.match(source.region):
+    if source.region and not _REGION.fullmatch(source.region):
         violations.append(FieldViolation("source.region", "must look like us-east-1"))
-    if source.credentials_ref and not _CREDENTIALS_REF.match(source.credentials_ref):
+    if source.credentials_ref and not _CREDENTIALS_REF.fullmatch(source.credentials_ref):
         violations.append(FieldViolation("source.credentials_ref", "must be env:NAME, file:/path or profile:NAME"))
     return violations + _listing(source.listing)
 
@@ -167,13 +169,16 @@ def _listing(listing: Listing) -> list[FieldViolation]:
 def _source_uri(uri: str) -> list[FieldViolation]:
     if not uri:
         return [FieldViolation("source.uri", "is required: s3://bucket/prefix/ or file:///absolute/dir/")]
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in uri):
+        # urlsplit drops tabs and newlines, so the checks below would pass a URI other than the one stored.
+        return [FieldViolation("source.uri", "must not contain control characters")]
     parts = urlsplit(uri)
     if not uri.startswith(("s3://", "file://")):
         return [FieldViolation("source.uri", "scheme must be s3:// or file:// (lowercase)")]
     if ".." in unquote(parts.path).split("/"):
         return [FieldViolation("source.uri", "must not contain '..' segments")]
     if parts.scheme == "s3":
-        if not parts.hostname or not _BUCKET.match(parts.netloc):
+        if not parts.hostname or not _BUCKET.fullmatch(parts.netloc):
             return [FieldViolation("source.uri", "s3:// URI needs a valid bucket name: s3://bucket/prefix/")]
         if parts.query or parts.fragment:
             return [FieldViolation("source.uri", "must not have a query or fragment")]
@@ -194,7 +199,7 @@ def _destination(destination: Destination) -> list[FieldViolation]:
     parts = destination.table.split(".")
     if not destination.table:
         violations.append(FieldViolation("destination.table", "is required: db.table or catalog.db.table"))
-    elif len(parts) not in (2, 3) or not all(_IDENTIFIER.match(p) for p in parts):
+    elif len(parts) not in (2, 3) or not all(_IDENTIFIER.fullmatch(p) for p in parts):
         violations.append(
             FieldViolation(
                 "destination.table",
@@ -261,7 +266,7 @@ def _table_properties(properties: dict[str, str]) -> list[FieldViolation]:
     violations = []
     for key, value in properties.items():
         path = f"destination.table_properties.{key}"
-        if not _PROPERTY_KEY.match(key):
+        if not _PROPERTY_KEY.fullmatch(key):
             violations.append(FieldViolation(path, "property names are letters, digits, '.', '_' or '-'"))
         elif key in MANAGED_PROPERTIES:
             violations.append(FieldViolation(path, "is set by Autoloader (write-audit-publish) and cannot be changed"))
@@ -343,7 +348,7 @@ def _refer_to_columns(destination: Destination, names: set[str]) -> list[FieldVi
 
 
 def _metadata_columns(metadata: MetadataColumns) -> list[FieldViolation]:
-    if _PREFIX.match(metadata.prefix):
+    if _PREFIX.fullmatch(metadata.prefix):
         return []
     return [
         FieldViolation(
@@ -356,12 +361,23 @@ def _schedule(schedule: Schedule) -> list[FieldViolation]:
     violations = []
     if len(schedule.cron.split()) != 5 or not croniter.is_valid(schedule.cron):
         violations.append(FieldViolation("schedule.cron", "must be a five-field cron expression such as '0 2 * * *'"))
+    elif not _ever_fires(schedule.cron):
+        violations.append(FieldViolation("schedule.cron", "never fires (a day that no month has, such as 31 February)"))
     if schedule.timezone:
         try:
             zoneinfo.ZoneInfo(schedule.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             violations.append(FieldViolation("schedule.timezone", "must be an IANA time zone such as Europe/Berlin"))
     return violations
+
+
+def _ever_fires(cron: str) -> bool:
+    # A valid expression may name no real date ("0 0 31 2 *"); computing its next fire time would then fail.
+    try:
+        croniter(cron, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 MIN_WEBHOOK_SECRET = 16

@@ -391,6 +391,13 @@ async def test_concurrent_retries_with_same_request_id_create_one_ingestion(admi
         assert len(ids) == 1, f"one request_id created {len(ids)} ingestions: {sorted(ids)}"
 
 
+@pytest.mark.parametrize("request_id", ["\x00", "retry\n1"])
+async def test_request_id_with_control_characters_is_refused(admin: httpx.AsyncClient, request_id: str) -> None:
+    # A NUL used to reach PostgreSQL (which cannot store it) and come back as a 500.
+    response = await admin.post(INGESTIONS, params={"request_id": request_id}, json=ingestion_body())
+    assert "request_id" in violations(error_body(response, 400, INVALID_ARGUMENT))
+
+
 # --------------------------------------------------------------------------------------------- validation
 
 

@@ -56,3 +56,19 @@ def test_response_body_selects_the_resource_and_int64_stays_a_number() -> None:
     rendered = response_to_json(ROUTES["GetIngestion"], response)
     assert rendered["ingestion_id"] == "a"
     assert rendered["max_bytes_per_run"] == 2**40
+
+
+@pytest.mark.parametrize(
+    ("path_params", "query", "body", "field"),
+    [
+        ({"ingestion_id": "a\x00b"}, [], b'{"ingestion": {}}', "ingestion_id"),
+        ({"ingestion_id": "a"}, [("request_id", "x\x00")], b'{"ingestion": {}}', "request_id"),
+        ({"ingestion_id": "a"}, [], b'{"source": {"options": {"sep": "\\u0000"}}}', "source.options.sep"),
+    ],
+)
+def test_a_nul_character_anywhere_is_refused_naming_the_field(
+    path_params: dict[str, str], query: list[tuple[str, str]], body: bytes, field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        request_from_http(ROUTES["UpdateIngestion"], path_params, query, body)
+    assert [v.field for v in refused.value.violations] == [field]

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from services.control.models import Destination, Ingestion, Schedule, Source, Webhook
+from services.control.models import Destination, Ingestion, MetadataColumns, Schedule, Source, Webhook
 from services.control.validation import validate
 from services.shared.errors import InvalidArgument
 
@@ -99,3 +99,30 @@ def test_all_violations_are_reported_together() -> None:
         validate(broken)
     assert {v.field for v in caught.value.violations} == {"name", "source.uri", "source.format", "max_retries"}
     assert "source.format" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"ingestion_id": "users\n"}, "ingestion_id"),
+        ({"destination": Destination(table="db.t\n")}, "destination.table"),
+        ({"source": Source(uri="s3://bucket-1\n/x/", format="csv")}, "source.uri"),
+        ({"source": Source(uri="file:///data/\tin/", format="csv")}, "source.uri"),
+        ({"source": Source(uri="s3://bucket-1/x/", format="csv", region="us-east-1\n")}, "source.region"),
+        (
+            {"source": Source(uri="s3://bucket-1/x/", format="csv", options={"header\n": "1"})},
+            "source.options.header\n",
+        ),
+        ({"source": Source(uri="s3://b-1/x/", format="csv", credentials_ref="env:KEYS\n")}, "source.credentials_ref"),
+        ({"metadata_columns": MetadataColumns(prefix="src_\n")}, "metadata_columns.prefix"),
+    ],
+)
+def test_a_trailing_newline_does_not_pass_a_name_grammar(change: dict[str, object], field: str) -> None:
+    assert field in violated_fields(replace(VALID, **change))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 0 30 2 *", "15 3 31 4,6,9,11 *"])
+def test_a_cron_expression_that_never_fires_is_refused(cron: str) -> None:
+    # Valid syntax, but no date matches: computing the next fire time used to fail with an internal error.
+    assert "never fires" in violated_fields(replace(VALID, schedule=Schedule(cron=cron)))["schedule.cron"]
+    validate(replace(VALID, schedule=Schedule(cron="0 0 29 2 *")))  # leap years only, but it fires
