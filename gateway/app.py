@@ -37,6 +37,7 @@ from services.shared.errors import (
 )
 from services.shared.logging import get_logger
 from services.shared.metrics import ServiceMetrics
+from services.shared.tls import ChannelFactory
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
@@ -197,12 +198,13 @@ def create_app(
     rate_limit_per_second: float = 0.0,
     rate_limit_burst: int = 100,
     rate_limit_clock: MonotonicClock = time.monotonic,
+    open_channel: ChannelFactory | None = None,
 ) -> Starlette:
     """The gateway app. Rate limiting is off unless asked for: `python -m gateway serve` passes the configured
     limit (on by default there); in-process stacks for tests and benchmarks keep their callers unthrottled."""
     routes = build_routes()
     limiter = RateLimiter(rate_limit_per_second, rate_limit_burst, clock=rate_limit_clock)
-    backends = Backends(backend_addresses)
+    backends = Backends(backend_addresses, open_channel)  # TLS channels when the caller passes a factory
     openapi = build_openapi(routes)
     metrics = HttpMetrics()
 

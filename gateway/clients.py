@@ -9,16 +9,20 @@ from google.protobuf import message_factory
 from google.protobuf.message import Message
 
 from gateway.routes import Route
+from services.shared.tls import ChannelFactory
 
 
 class Backends:
-    def __init__(self, addresses: dict[str, str]) -> None:
+    def __init__(self, addresses: dict[str, str], open_channel: ChannelFactory | None = None) -> None:
+        """open_channel makes a channel to an address (services.shared.tls.channel_factory for TLS);
+        plaintext channels without it."""
         self._addresses = {name: address for name, address in addresses.items() if address}
+        self._open_channel: ChannelFactory = open_channel or grpc.aio.insecure_channel
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def open(self) -> None:
         """Create the channels; must run inside the event loop that will use them."""
-        self._channels = {name: grpc.aio.insecure_channel(address) for name, address in self._addresses.items()}
+        self._channels = {name: self._open_channel(address) for name, address in self._addresses.items()}
 
     def channel(self, name: str) -> grpc.aio.Channel:
         return self._channels[name]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
-from services.shared.config import default_home
+from services.shared.config import CommonSettings, default_home, load_settings
+from services.shared.tls import TlsConfigError, TlsMaterial
 
 
 class CliError(Exception):
@@ -24,6 +25,8 @@ def home() -> Path:
 class Connection:
     addresses: dict[str, str]
     token: str
+    # TLS to the services (and the gateway) when AUTOLOADER_TLS_CA_FILE is set; plaintext otherwise.
+    tls: TlsMaterial = field(default_factory=TlsMaterial)
 
     def metadata(self) -> list[tuple[str, str]]:
         return [("authorization", f"Bearer {self.token}")]
@@ -32,7 +35,16 @@ class Connection:
         address = self.addresses.get(service)
         if not address:
             raise CliError(f"no {service} address: set AUTOLOADER_{service.upper()}_ADDRESS or run `autoloader up`")
-        return grpc.insecure_channel(address)
+        return self.tls.open_sync_channel(address)
+
+
+def _tls() -> TlsMaterial:
+    """AUTOLOADER_TLS_CA_FILE verifies the services; AUTOLOADER_TLS_CERT_FILE and _KEY_FILE are the client
+    certificate that services with AUTOLOADER_TLS_CLIENT_AUTH require."""
+    try:
+        return TlsMaterial.from_settings(load_settings(CommonSettings))
+    except TlsConfigError as error:
+        raise CliError(f"configuration error: {error}") from None
 
 
 def _state() -> dict[str, str]:
@@ -59,4 +71,4 @@ def connect() -> Connection:
         if not token_file.exists():
             raise CliError(f"no token: set AUTOLOADER_TOKEN or create {token_file} (written by `autoloader up`)")
         token = token_file.read_text().strip()
-    return Connection(addresses=addresses, token=token)
+    return Connection(addresses=addresses, token=token, tls=_tls())

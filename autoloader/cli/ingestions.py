@@ -109,3 +109,39 @@ def schema(ingestion_id: str) -> None:
     width = max(len(column.name) for column in response.columns)
     for column in response.columns:
         typer.echo(f"  {column.name:<{width}}  {column.type}")
+
+
+SHARE_ROLES = {"viewer": pb.ROLE_VIEWER, "runner": pb.ROLE_RUNNER, "editor": pb.ROLE_EDITOR}
+
+
+@app.command("share")
+def share(
+    ingestion_id: str,
+    principal: Annotated[str, typer.Option(help="Token name to share with")],
+    role: Annotated[str, typer.Option(help="viewer, runner or editor")],
+) -> None:
+    """Give a principal a role on an ingestion (owner or admin); sharing again changes the role."""
+    if role not in SHARE_ROLES:
+        typer.echo("error: --role must be viewer, runner or editor", err=True)
+        raise typer.Exit(2)
+    request = pb.ShareIngestionRequest(ingestion_id=ingestion_id, principal=principal, role=SHARE_ROLES[role])
+    response = call(lambda c: _stub(c).ShareIngestion(request, metadata=c.metadata()))
+    typer.echo(f"{ingestion_id} shared with {response.share.principal} as {role}")
+
+
+@app.command("unshare")
+def unshare(
+    ingestion_id: str, principal: Annotated[str, typer.Option(help="Token name to take the share from")]
+) -> None:
+    """Take a principal's share of an ingestion away (owner or admin)."""
+    request = pb.UnshareIngestionRequest(ingestion_id=ingestion_id, principal=principal)
+    typer.echo(call(lambda c: _stub(c).UnshareIngestion(request, metadata=c.metadata())).message)
+
+
+@app.command("shares")
+def shares(ingestion_id: str) -> None:
+    """Who an ingestion is shared with, and at which role."""
+    request = pb.ListIngestionSharesRequest(ingestion_id=ingestion_id)
+    response = call(lambda c: _stub(c).ListIngestionShares(request, metadata=c.metadata()))
+    for entry in response.shares:
+        typer.echo(f"{entry.principal}  {pb.Role.Name(entry.role).removeprefix('ROLE_').lower()}")

@@ -23,6 +23,7 @@ app.command("preview")(operations.preview)
 app.command("cancel")(operations.cancel)
 app.command("ticks")(operations.ticks)
 app.command("deliveries")(operations.deliveries)
+app.command("audit")(operations.audit)
 
 
 @app.command()

@@ -75,3 +75,17 @@ def deliveries(
         for attempt in delivery.attempts:
             outcome = attempt.error or f"HTTP {attempt.status_code}"
             typer.echo(f"    {attempt.attempt_time.ToDatetime().isoformat()}  {outcome}  {attempt.duration_ms} ms")
+
+
+def audit(
+    principal: Annotated[str, typer.Option(help="Only this principal's calls")] = "",
+    ingestion_id: Annotated[str, typer.Option("--ingestion", help="Only calls naming this ingestion")] = "",
+    limit: Annotated[int, typer.Option(help="How many events, newest first")] = 50,
+) -> None:
+    """The audit log (admins): who changed what, with which token, and how it ended, newest first."""
+    request = pb.ListAuditEventsRequest(page_size=limit, principal=principal, ingestion_id=ingestion_id)
+    answer = call(lambda c: _control(c).ListAuditEvents(request, metadata=c.metadata()))
+    for event in answer.events:
+        target = event.ingestion_id or event.run_id or event.target_token_id
+        when = event.event_time.ToDatetime().isoformat(timespec="seconds")
+        typer.echo(f"{when}  {event.principal} ({event.token_id})  {event.action} {target}  {event.result}")

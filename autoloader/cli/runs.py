@@ -14,7 +14,6 @@ from autoloader.control.v1 import control_pb2_grpc as pb_grpc
 from autoloader.executor.v1 import executor_pb2 as epb
 from autoloader.executor.v1 import executor_pb2_grpc as epb_grpc
 from autoloader.tracker.v1 import tracker_pb2 as tpb
-from autoloader.tracker.v1 import tracker_pb2_grpc as tpb_grpc
 
 TERMINAL = {"SUCCESS": 0, "PARTIAL_SUCCESS": 3, "FAILED": 1, "CANCELLED": 4}
 
@@ -31,10 +30,10 @@ def _progress(run: tpb.Run) -> str:
 
 
 def _wait(connection: Connection, run_id: str, poll_seconds: float = 0.5) -> tpb.Run:
-    stub = tpb_grpc.TrackerServiceStub(connection.channel("tracker"))
+    stub = _control(connection)
     shown = ""
     while True:
-        run: tpb.Run = stub.GetRun(tpb.GetRunRequest(run_id=run_id), metadata=connection.metadata()).run
+        run: tpb.Run = stub.GetRun(pb.GetRunRequest(run_id=run_id), metadata=connection.metadata()).run
         line = _progress(run)
         if line != shown:
             typer.echo(line, err=True)

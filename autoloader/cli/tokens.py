@@ -12,7 +12,7 @@ from autoloader.control.v1 import control_pb2 as pb
 from autoloader.control.v1 import control_pb2_grpc as pb_grpc
 
 app = typer.Typer(help="Create, list and revoke API tokens (admin).", no_args_is_help=True)
-ROLES = {"viewer": pb.ROLE_VIEWER, "editor": pb.ROLE_EDITOR, "admin": pb.ROLE_ADMIN}
+ROLES = {"viewer": pb.ROLE_VIEWER, "runner": pb.ROLE_RUNNER, "editor": pb.ROLE_EDITOR, "admin": pb.ROLE_ADMIN}
 
 
 def _stub(connection: Connection) -> pb_grpc.ControlServiceStub:
@@ -22,11 +22,11 @@ def _stub(connection: Connection) -> pb_grpc.ControlServiceStub:
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option(help="Principal name; owns what the token creates")],
-    role: Annotated[str, typer.Option(help="admin, editor or viewer")],
+    role: Annotated[str, typer.Option(help="admin, editor, runner or viewer")],
 ) -> None:
     """Create a token and print its secret (shown once)."""
     if role not in ROLES:
-        typer.echo("error: --role must be admin, editor or viewer", err=True)
+        typer.echo("error: --role must be admin, editor, runner or viewer", err=True)
         raise typer.Exit(2)
     response = call(
         lambda c: _stub(c).CreateToken(pb.CreateTokenRequest(name=name, role=ROLES[role]), metadata=c.metadata())

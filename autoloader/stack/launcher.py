@@ -24,6 +24,9 @@ START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 MAX_BACKOFF_SECONDS = 30.0
 BACKOFF_RESET_SECONDS = 60.0
+ENDPOINT_ALLOWLIST_VARIABLE = "AUTOLOADER_ENDPOINT_ALLOWLIST"
+# A trial stack runs on one machine, where a test S3 store (MinIO, moto) listens on loopback.
+LOCAL_ENDPOINTS = "127.0.0.0/8,[::1]"
 
 
 def _terminate_with_parent() -> None:
@@ -31,6 +34,19 @@ def _terminate_with_parent() -> None:
     if sys.platform == "linux":
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _trial_environment() -> dict[str, str]:
+    """The user's environment without TLS settings: the trial stack talks plaintext on loopback, and its own
+    health checks would not reach services that a shell's AUTOLOADER_TLS_* turned to TLS."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("AUTOLOADER_TLS_")}
+
+
+def endpoint_allowlist_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Let sources' S3 endpoints reach loopback, unless the user chose AUTOLOADER_ENDPOINT_ALLOWLIST."""
+    if ENDPOINT_ALLOWLIST_VARIABLE in (os.environ if environ is None else environ):
+        return {}  # inherited by the children as set
+    return {ENDPOINT_ALLOWLIST_VARIABLE: LOCAL_ENDPOINTS}
 
 
 class LaunchError(RuntimeError):
@@ -61,7 +77,7 @@ class Child:
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module, "serve"],
-                env={**os.environ, **env, "AUTOLOADER_PORT_FILE": str(self.port_file)},
+                env={**_trial_environment(), **env, "AUTOLOADER_PORT_FILE": str(self.port_file)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -154,7 +170,8 @@ class Stack:
         # The tracker first: control and the executor are its clients.
         tracker = self._spawn("tracker", "services.tracker", db_env)
         tracker_address = f"127.0.0.1:{tracker.port(deadline)}"
-        clients_env = {**db_env, "AUTOLOADER_TRACKER_ADDRESS": tracker_address}
+        # Control (checks endpoints when ingestions are saved) and the executor (before it connects).
+        clients_env = {**db_env, "AUTOLOADER_TRACKER_ADDRESS": tracker_address, **endpoint_allowlist_env()}
         # Control queues scheduled runs with the service token.
         control = self._spawn(
             "control", "services.control", {**clients_env, "AUTOLOADER_TOKEN": credentials.executor_token}

@@ -6,11 +6,18 @@ from typing import Any
 
 from autoloader.control.v1 import control_pb2 as pb
 from services.control import models
+from services.control.audit_repository import StoredAuditEvent
 from services.control.schedule_repository import TickRecord
+from services.control.share_repository import Share
 from services.shared.auth import Role, TokenRecord
 from services.shared.timestamps import to_timestamp
 
-_ROLE_TO_PB: dict[Role, Any] = {Role.VIEWER: pb.ROLE_VIEWER, Role.EDITOR: pb.ROLE_EDITOR, Role.ADMIN: pb.ROLE_ADMIN}
+_ROLE_TO_PB: dict[Role, Any] = {
+    Role.VIEWER: pb.ROLE_VIEWER,
+    Role.RUNNER: pb.ROLE_RUNNER,
+    Role.EDITOR: pb.ROLE_EDITOR,
+    Role.ADMIN: pb.ROLE_ADMIN,
+}
 _ROLE_FROM_PB: dict[int, Role] = {v: k for k, v in _ROLE_TO_PB.items()}
 
 
@@ -187,4 +194,30 @@ def tick_to_pb(tick: TickRecord) -> pb.ScheduleTick:
         missed_ticks=tick.missed_ticks,
         detail=tick.detail,
         handle_time=to_timestamp(tick.handle_time),
+    )
+
+
+def share_to_pb(share: Share) -> pb.Share:
+    return pb.Share(
+        ingestion_id=share.ingestion_id,
+        principal=share.principal,
+        role=_ROLE_TO_PB[share.role],
+        granted_by=share.granted_by,
+        grant_time=to_timestamp(share.grant_time),
+    )
+
+
+def audit_event_to_pb(stored: StoredAuditEvent) -> pb.AuditEvent:
+    event = stored.event
+    return pb.AuditEvent(
+        event_id=stored.event_id,
+        event_time=to_timestamp(stored.event_time),
+        principal=event.principal,
+        token_id=event.token_id,
+        action=event.action,
+        ingestion_id=event.ingestion_id,
+        run_id=event.run_id,
+        target_token_id=event.target_token_id,
+        result=event.result,
+        request_id=event.request_id,
     )

@@ -20,6 +20,7 @@ from services.control.models import (
     Webhook,
 )
 from services.shared.errors import Aborted, AlreadyExists, InvalidArgument
+from services.shared.secret_box import SecretBox, rotate_all
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "control"
@@ -32,9 +33,14 @@ COLUMNS = (
 )
 
 
-def ingestion_from_row(row: asyncpg.Record) -> Ingestion:
+def ingestion_from_row(row: asyncpg.Record, secret_box: SecretBox | None) -> Ingestion:
+    """The stored ingestion; with secret_box, its webhook secret decrypted (without, it stays as stored: only for
+    callers that never send the secret anywhere)."""
     schedule = json.loads(row["schedule"]) if row["schedule"] else None
     webhook = json.loads(row["webhook"]) if row["webhook"] else None
+    if webhook and secret_box is not None and webhook.get("secret"):
+        what = f"the webhook secret of ingestion '{row['ingestion_id']}'"
+        webhook["secret"] = secret_box.decrypt(webhook["secret"], what=what)
     return Ingestion(
         ingestion_id=row["ingestion_id"],
         name=row["name"],
@@ -56,7 +62,14 @@ def ingestion_from_row(row: asyncpg.Record) -> Ingestion:
     )
 
 
-def _values(ingestion: Ingestion) -> list[Any]:
+def _webhook_json(webhook: Webhook, secret_box: SecretBox) -> str:
+    stored = asdict(webhook)
+    if webhook.secret:
+        stored["secret"] = secret_box.encrypt(webhook.secret)
+    return json.dumps(stored)
+
+
+def _values(ingestion: Ingestion, secret_box: SecretBox) -> list[Any]:
     return [
         ingestion.name,
         json.dumps(asdict(ingestion.source)),
@@ -68,14 +81,15 @@ def _values(ingestion: Ingestion) -> list[Any]:
         ingestion.enabled,
         json.dumps(asdict(ingestion.schema)),
         json.dumps(asdict(ingestion.metadata_columns)),
-        json.dumps(asdict(ingestion.webhook)) if ingestion.webhook else None,
+        _webhook_json(ingestion.webhook, secret_box) if ingestion.webhook else None,
         ingestion.next_fire_time,
     ]
 
 
 class IngestionRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, secret_box: SecretBox) -> None:
         self._pool = pool
+        self._secret_box = secret_box
 
     async def insert(self, ingestion: Ingestion) -> Ingestion:
         try:
@@ -86,26 +100,38 @@ class IngestionRepository:
                 f" RETURNING {COLUMNS}",
                 ingestion.ingestion_id,
                 ingestion.owner,
-                *_values(ingestion),
+                *_values(ingestion, self._secret_box),
             )
         except asyncpg.UniqueViolationError as e:
             raise AlreadyExists(f"ingestion '{ingestion.ingestion_id}' already exists") from e
-        return ingestion_from_row(row)
+        return ingestion_from_row(row, self._secret_box)
 
     async def get(self, ingestion_id: str) -> Ingestion | None:
         row = await self._pool.fetchrow(
             f"SELECT {COLUMNS} FROM control.ingestions WHERE ingestion_id = $1", ingestion_id
         )
-        return ingestion_from_row(row) if row else None
+        return ingestion_from_row(row, self._secret_box) if row else None
 
-    async def list_after(self, after_id: str, limit: int) -> list[Ingestion]:
-        """Keyset pagination: ingestions whose id sorts after after_id."""
-        rows = await self._pool.fetch(
-            f"SELECT {COLUMNS} FROM control.ingestions WHERE ingestion_id > $1 ORDER BY ingestion_id LIMIT $2",
-            after_id,
-            limit,
-        )
-        return [ingestion_from_row(r) for r in rows]
+    async def list_after(self, after_id: str, limit: int, *, visible_to: str | None = None) -> list[Ingestion]:
+        """Keyset pagination: ingestions whose id sorts after after_id; with visible_to, only the ones that
+        principal owns or that are shared with it."""
+        if visible_to is None:
+            rows = await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM control.ingestions WHERE ingestion_id > $1 ORDER BY ingestion_id LIMIT $2",
+                after_id,
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM control.ingestions i WHERE ingestion_id > $1 AND (owner = $3 OR EXISTS"
+                "  (SELECT 1 FROM control.ingestion_shares s WHERE s.ingestion_id = i.ingestion_id"
+                "   AND s.principal = $3))"
+                " ORDER BY ingestion_id LIMIT $2",
+                after_id,
+                limit,
+                visible_to,
+            )
+        return [ingestion_from_row(r, self._secret_box) for r in rows]
 
     async def update(self, ingestion: Ingestion, *, expected_update_time: Any) -> Ingestion | None:
         """Write the new configuration unless someone changed it since it was read (then None)."""
@@ -115,14 +141,33 @@ class IngestionRepository:
             f" metadata_columns = $11, webhook = $12, next_fire_time = $13, update_time = clock_timestamp()"
             f" WHERE ingestion_id = $1 AND update_time = $14 RETURNING {COLUMNS}",
             ingestion.ingestion_id,
-            *_values(ingestion),
+            *_values(ingestion, self._secret_box),
             expected_update_time,
         )
-        return ingestion_from_row(row) if row else None
+        return ingestion_from_row(row, self._secret_box) if row else None
 
     async def delete(self, ingestion_id: str) -> bool:
         result: str = await self._pool.execute("DELETE FROM control.ingestions WHERE ingestion_id = $1", ingestion_id)
         return result.endswith(" 1")
+
+    async def rotate_secrets(self) -> int:
+        """Re-encrypt under the first key every webhook secret that is not (legacy plaintext included); return
+        how many were. Safe with replicas doing the same at once; a second call changes nothing."""
+        rows = await self._pool.fetch(
+            "SELECT ingestion_id, webhook->>'secret' AS secret FROM control.ingestions WHERE webhook->>'secret' <> ''"
+        )
+
+        async def write(ingestion_id: str, new: str, old: str) -> bool:
+            result: str = await self._pool.execute(
+                "UPDATE control.ingestions SET webhook = jsonb_set(webhook, '{secret}', to_jsonb($2::text))"
+                " WHERE ingestion_id = $1 AND webhook->>'secret' = $3",
+                ingestion_id,
+                new,
+                old,
+            )
+            return result.endswith(" 1")
+
+        return await rotate_all(self._secret_box, [(r["ingestion_id"], r["secret"]) for r in rows], write)
 
 
 class RequestLog:

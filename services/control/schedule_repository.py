@@ -11,6 +11,7 @@ import asyncpg
 
 from services.control.models import Ingestion
 from services.control.repository import COLUMNS, ingestion_from_row
+from services.shared.secret_box import SecretBox
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ class DueSchedule:
 
 
 class ScheduleRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, secret_box: SecretBox | None = None) -> None:
+        # Without secret_box, webhook secrets stay encrypted: runs queued from here would carry them so.
         self._pool = pool
+        self._secret_box = secret_box
 
     @asynccontextmanager
     async def due(self, now: datetime, limit: int) -> AsyncIterator[list[DueSchedule]]:
@@ -68,7 +71,7 @@ class ScheduleRepository:
                 now,
                 limit,
             )
-            yield [DueSchedule(conn, ingestion_from_row(r)) for r in rows]
+            yield [DueSchedule(conn, ingestion_from_row(r, self._secret_box)) for r in rows]
 
     async def list_ticks(self, ingestion_id: str, after: tuple[datetime] | None, limit: int) -> list[TickRecord]:
         """Newest first; keyset on tick_time."""

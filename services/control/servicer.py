@@ -10,12 +10,15 @@ from google.protobuf.message import Message
 from autoloader.control.v1 import control_pb2 as pb
 from autoloader.control.v1 import control_pb2_grpc as pb_grpc
 from autoloader.tracker.v1 import tracker_pb2 as tpb
+from services.control.audit_repository import AuditRepository
 from services.control.convert import (
+    audit_event_to_pb,
     columns_to_pb,
     ingestion_from_pb,
     ingestion_to_pb,
     role_from_pb,
     role_to_pb,
+    share_to_pb,
     tick_to_pb,
     token_to_pb,
 )
@@ -23,17 +26,22 @@ from services.control.preview_warnings import preview_warnings
 from services.control.repository import RequestLog
 from services.control.schema_ddl import to_ddl
 from services.control.service import IngestionService, TokenService
+from services.shared.auth import Role
 from services.shared.errors import FieldViolation, InvalidArgument
 from services.shared.interceptors import principal
+from services.shared.pagination import decode_page_token, encode_page_token, page_size_or_default
 
 Response = TypeVar("Response", bound=Message)
 
 
 class ControlServicer(pb_grpc.ControlServiceServicer):
-    def __init__(self, ingestions: IngestionService, tokens: TokenService, request_log: RequestLog) -> None:
+    def __init__(
+        self, ingestions: IngestionService, tokens: TokenService, request_log: RequestLog, audit: AuditRepository
+    ) -> None:
         self._ingestions = ingestions
         self._tokens = tokens
         self._request_log = request_log
+        self._audit = audit
 
     async def _once(
         self, method: str, request_id: str, response_type: type[Response], call: Callable[[], Awaitable[Response]]
@@ -180,6 +188,49 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
             return pb.CancelRunResponse(run=await self._ingestions.cancel_run(principal(), request.run_id))
 
         return await self._once("CancelRun", request.request_id, pb.CancelRunResponse, cancel)
+
+    async def GetRun(self, request: pb.GetRunRequest, context: Any) -> pb.GetRunResponse:
+        return pb.GetRunResponse(run=await self._ingestions.get_run(principal(), request.run_id))
+
+    async def ShareIngestion(self, request: pb.ShareIngestionRequest, context: Any) -> pb.ShareIngestionResponse:
+        async def share() -> pb.ShareIngestionResponse:
+            shared = await self._ingestions.share(
+                principal(), request.ingestion_id, request.principal, role_from_pb(request.role)
+            )
+            return pb.ShareIngestionResponse(share=share_to_pb(shared))
+
+        return await self._once("ShareIngestion", request.request_id, pb.ShareIngestionResponse, share)
+
+    async def ListIngestionShares(
+        self, request: pb.ListIngestionSharesRequest, context: Any
+    ) -> pb.ListIngestionSharesResponse:
+        shares = await self._ingestions.list_shares(principal(), request.ingestion_id)
+        return pb.ListIngestionSharesResponse(shares=[share_to_pb(s) for s in shares])
+
+    async def UnshareIngestion(self, request: pb.UnshareIngestionRequest, context: Any) -> pb.UnshareIngestionResponse:
+        async def unshare() -> pb.UnshareIngestionResponse:
+            removed = await self._ingestions.unshare(principal(), request.ingestion_id, request.principal)
+            what = "is no longer shared with" if removed else "was not shared with"
+            message = f"ingestion '{request.ingestion_id}' {what} '{request.principal}'"
+            return pb.UnshareIngestionResponse(message=message)
+
+        return await self._once("UnshareIngestion", request.request_id, pb.UnshareIngestionResponse, unshare)
+
+    async def ListAuditEvents(self, request: pb.ListAuditEventsRequest, context: Any) -> pb.ListAuditEventsResponse:
+        principal().require(Role.ADMIN, "reading the audit log")
+        size = page_size_or_default(request.page_size)
+        before = decode_page_token(request.page_token, 1)
+        if before and not (before[0].isascii() and before[0].isdigit()):
+            raise InvalidArgument.of([FieldViolation("page_token", "is not a token returned by this API")])
+        rows = await self._audit.list_before(
+            int(before[0]) if before else None,
+            size + 1,
+            principal=request.principal,
+            ingestion_id=request.ingestion_id,
+        )
+        page = rows[:size]
+        next_token = encode_page_token([str(page[-1].seq)]) if len(rows) > size else ""
+        return pb.ListAuditEventsResponse(events=[audit_event_to_pb(e) for e in page], next_page_token=next_token)
 
     async def ListScheduleTicks(
         self, request: pb.ListScheduleTicksRequest, context: Any

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.protobuf import json_format, struct_pb2
 
@@ -9,7 +11,8 @@ from autoloader.tracker.v1 import tracker_pb2 as tpb
 from autoloader.tracker.v1 import tracker_pb2_grpc as tpb_grpc
 from services.control.convert import ingestion_to_pb
 from services.control.models import Ingestion
-from services.shared.grpc_client import call
+from services.shared import grpc_client
+from services.shared.interceptors import as_service
 
 SERVICE = "tracker"
 
@@ -24,42 +27,49 @@ def _frozen_config(ingestion: Ingestion) -> struct_pb2.Struct:
 
 
 class TrackerClient:
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    """Calls the tracker with the control service's own token: the tracker serves services, not users, so
+    control checks the caller's rights on the ingestion first and then acts itself."""
+
+    def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
         self._stub = tpb_grpc.TrackerServiceStub(channel)
+        self._token = token
+
+    async def _call(self, rpc: Any, request: Any) -> Any:
+        return await grpc_client.call(SERVICE, rpc, request, metadata=as_service(self._token))
 
     async def create_run(self, ingestion: Ingestion, trigger: str) -> tpb.Run:
         request = tpb.CreateRunRequest(
             ingestion_id=ingestion.ingestion_id, ingestion=_frozen_config(ingestion), trigger=trigger
         )
-        response: tpb.CreateRunResponse = await call(SERVICE, self._stub.CreateRun, request)
+        response: tpb.CreateRunResponse = await self._call(self._stub.CreateRun, request)
         return response.run
 
     async def list_runs(self, ingestion_id: str, page_size: int, page_token: str) -> tpb.ListRunsResponse:
         request = tpb.ListRunsRequest(ingestion_id=ingestion_id, page_size=page_size, page_token=page_token)
-        response: tpb.ListRunsResponse = await call(SERVICE, self._stub.ListRuns, request)
+        response: tpb.ListRunsResponse = await self._call(self._stub.ListRuns, request)
         return response
 
     async def list_files(self, request: tpb.ListFilesRequest) -> tpb.ListFilesResponse:
-        response: tpb.ListFilesResponse = await call(SERVICE, self._stub.ListFiles, request)
+        response: tpb.ListFilesResponse = await self._call(self._stub.ListFiles, request)
         return response
 
     async def clear_files(self, request: tpb.ClearFilesRequest) -> tpb.ClearFilesResponse:
-        response: tpb.ClearFilesResponse = await call(SERVICE, self._stub.ClearFiles, request)
+        response: tpb.ClearFilesResponse = await self._call(self._stub.ClearFiles, request)
         return response
 
     async def table_schema(self, ingestion_id: str) -> str:
         """The table schema (Spark JSON) recorded by the ingestion's last writing run; "" before that."""
         request = tpb.GetIngestionStateRequest(ingestion_id=ingestion_id)
-        response: tpb.GetIngestionStateResponse = await call(SERVICE, self._stub.GetIngestionState, request)
+        response: tpb.GetIngestionStateResponse = await self._call(self._stub.GetIngestionState, request)
         return response.table_schema
 
     async def get_run(self, run_id: str) -> tpb.Run:
-        response: tpb.GetRunResponse = await call(SERVICE, self._stub.GetRun, tpb.GetRunRequest(run_id=run_id))
+        response: tpb.GetRunResponse = await self._call(self._stub.GetRun, tpb.GetRunRequest(run_id=run_id))
         return response.run
 
     async def cancel_run(self, run_id: str) -> tpb.Run:
         request = tpb.CancelRunRequest(run_id=run_id)
-        response: tpb.CancelRunResponse = await call(SERVICE, self._stub.CancelRun, request)
+        response: tpb.CancelRunResponse = await self._call(self._stub.CancelRun, request)
         return response.run
 
     async def create_preview(
@@ -68,15 +78,15 @@ class TrackerClient:
         request = tpb.CreatePreviewRequest(
             ingestion_id=ingestion.ingestion_id, ingestion=_frozen_config(ingestion), page_size=page_size, clear=clear
         )
-        response: tpb.CreatePreviewResponse = await call(SERVICE, self._stub.CreatePreview, request)
+        response: tpb.CreatePreviewResponse = await self._call(self._stub.CreatePreview, request)
         return response.preview_id
 
     async def get_preview(self, preview_id: str) -> tpb.GetPreviewResponse:
         request = tpb.GetPreviewRequest(preview_id=preview_id)
-        response: tpb.GetPreviewResponse = await call(SERVICE, self._stub.GetPreview, request)
+        response: tpb.GetPreviewResponse = await self._call(self._stub.GetPreview, request)
         return response
 
     async def list_deliveries(self, ingestion_id: str, page_size: int, page_token: str) -> tpb.ListDeliveriesResponse:
         request = tpb.ListDeliveriesRequest(ingestion_id=ingestion_id, page_size=page_size, page_token=page_token)
-        response: tpb.ListDeliveriesResponse = await call(SERVICE, self._stub.ListDeliveries, request)
+        response: tpb.ListDeliveriesResponse = await self._call(self._stub.ListDeliveries, request)
         return response

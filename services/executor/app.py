@@ -15,9 +15,11 @@ from services.executor.servicer import ExecutorServicer
 from services.executor.spark_session import build_spark_session, s3a_options
 from services.executor.tracker_client import ExecutorTrackerClient
 from services.executor.worker import Worker
+from services.shared.auth import Role
 from services.shared.config import ExecutorSettings
 from services.shared.metrics import ServiceMetrics
 from services.shared.service_runtime import AddServicers, RunningService, start_service
+from services.shared.tls import open_channel
 
 SERVICE_NAME = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
 
@@ -66,7 +68,7 @@ def spark_starter(settings: ExecutorSettings) -> TableLoader:
 
 
 async def start(settings: ExecutorSettings) -> RunningService:
-    tracker_channel = grpc.aio.insecure_channel(settings.tracker_address)
+    tracker_channel = open_channel(settings.tracker_address, settings)
     tracker = ExecutorTrackerClient(tracker_channel, settings.token.get_secret_value())
     metrics = ServiceMetrics("executor")
     worker = Worker(
@@ -75,6 +77,7 @@ async def start(settings: ExecutorSettings) -> RunningService:
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
         metrics=metrics,
+        endpoints=settings.endpoint_policy(),
     )
 
     def build(pool: asyncpg.Pool) -> AddServicers:
@@ -85,7 +88,13 @@ async def start(settings: ExecutorSettings) -> RunningService:
         return add
 
     running = await start_service(
-        name="executor", settings=settings, schemas=[], service_names=[SERVICE_NAME], build=build, metrics=metrics
+        name="executor",
+        settings=settings,
+        schemas=[],
+        service_names=[SERVICE_NAME],
+        build=build,
+        metrics=metrics,
+        minimum_role=Role.ADMIN,  # the executor's RPCs are for the other services
     )
 
     async def stop_worker() -> None:

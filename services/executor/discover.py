@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from services.executor.source_endpoint import check_source_endpoint
 from services.shared.errors import FailedPrecondition
+from services.shared.outbound_http import PUBLIC_ONLY, AddressPolicy
 from services.tracker.models import FileEntry
 
 
@@ -26,6 +28,8 @@ class S3Access:
     region: str | None = None
     access_key: str | None = None
     secret_key: str | None = None
+    # Which addresses endpoint_url may resolve to; checked each time a client for it is made.
+    endpoint_policy: AddressPolicy = PUBLIC_ONLY
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -125,9 +129,11 @@ def list_local(uri: str, pattern: str, start_after: str | None = None) -> Iterat
 
 
 def s3_client(access: S3Access) -> object:
+    """A boto3 client for the source, made only once its endpoint passed the address check."""
     import boto3  # imported here: local-only setups never load it
     from botocore.config import Config
 
+    check_source_endpoint(access.endpoint_url, access.endpoint_policy)
     return boto3.client(
         "s3",
         endpoint_url=access.endpoint_url or None,

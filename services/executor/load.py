@@ -40,6 +40,7 @@ from services.executor.schema_policy import (
     SchemaSettings,
     plan_columns,
 )
+from services.executor.source_endpoint import check_source_endpoint
 from services.executor.spark_session import s3a_options
 from services.shared.logging import get_logger
 from services.shared.spark_types import parse_partition, partition_sql, quote
@@ -243,7 +244,10 @@ class TableLoader:
         }
 
     def configure_s3(self, source_uri: str, access: S3Access) -> None:
-        """Per-bucket s3a settings, so sources on different stores and accounts can be read side by side."""
+        """Per-bucket s3a settings, so sources on different stores and accounts can be read side by side.
+
+        Called right before each load reads the source, so the endpoint's address is checked then."""
+        check_source_endpoint(access.endpoint_url, access.endpoint_policy)
         bucket = urlsplit(source_uri).netloc
         hadoop = self._spark.sparkContext._jsc.hadoopConfiguration()
         options = s3a_options(access.endpoint_url, access.region, access.access_key, access.secret_key)

@@ -26,6 +26,7 @@ from services.executor.schema_policy import BatchRefused, SchemaSettings
 from services.executor.tracker_client import ExecutorTrackerClient, batch_from_pb, ingestion_config
 from services.shared.errors import Aborted, Unavailable
 from services.shared.logging import get_logger
+from services.shared.outbound_http import PUBLIC_ONLY, AddressPolicy
 from services.tracker.models import Batch, FileEntry
 
 _log = get_logger("pipeline")
@@ -87,9 +88,9 @@ class RunConfig:
             ),
         )
 
-    def s3_access(self) -> S3Access:
+    def s3_access(self, endpoint_policy: AddressPolicy) -> S3Access:
         access_key, secret_key = credentials.resolve(self.credentials_ref)
-        return S3Access(self.endpoint_url or None, self.region or None, access_key, secret_key)
+        return S3Access(self.endpoint_url or None, self.region or None, access_key, secret_key, endpoint_policy)
 
 
 class Lease:
@@ -172,10 +173,12 @@ class RunExecutor:
         loader: TableLoader,
         *,
         lease_seconds: int = 30,
+        endpoints: AddressPolicy = PUBLIC_ONLY,
     ) -> None:
         self._tracker = tracker
         self._loader = loader
         self._lease_seconds = lease_seconds
+        self._endpoints = endpoints  # where sources' custom S3 endpoints may lead
 
     async def execute(self, claim: tpb.ClaimRunResponse) -> None:
         """Run a claimed run to its end, or leave it for takeover when its outcome cannot be recorded safely.
@@ -279,7 +282,8 @@ class RunExecutor:
         run_id, epoch = claim.run.run_id, claim.lease_epoch
         # An incremental listing names the key it starts after; a full one lists the whole source.
         start_after = claim.incremental_listing.start_after if claim.HasField("incremental_listing") else None
-        listing = Listing(list_source(config.source_uri, config.pattern, config.s3_access(), start_after=start_after))
+        access = config.s3_access(self._endpoints)
+        listing = Listing(list_source(config.source_uri, config.pattern, access, start_after=start_after))
         listed = await self._tracker.register_files(run_id, epoch, listing.chunks())
         if listing.error is not None:
             raise listing.error
@@ -313,6 +317,7 @@ class RunExecutor:
             if schema:
                 await asyncio.to_thread(loader.create_table, config.table, schema, config.layout)
             return LoadResult()
+        access = config.s3_access(self._endpoints)
         spec = BatchSpec(
             run_id=claim.run.run_id,
             batch_key=batch.batch_key,
@@ -325,13 +330,13 @@ class RunExecutor:
             settings=config.settings,
             layout=config.layout,
             merge=config.merge,
-            file_heads=lambda keys: file_heads(config.source_uri, keys, config.s3_access()),
+            file_heads=lambda keys: file_heads(config.source_uri, keys, access),
             stop_requested=stop_requested,
             fresh=fresh,
         )
         with structlog.contextvars.bound_contextvars(batch_key=batch.batch_key, file_count=len(batch.files)):
             if config.source_uri.startswith("s3://"):
-                await asyncio.to_thread(loader.configure_s3, config.source_uri, config.s3_access())
+                await asyncio.to_thread(loader.configure_s3, config.source_uri, access)
             return await asyncio.to_thread(loader.load, spec)
 
     async def _dropped_table_schema(self, config: RunConfig) -> str:

@@ -15,6 +15,7 @@ from services.executor.preview import answer_preview
 from services.executor.tracker_client import ExecutorTrackerClient
 from services.shared.logging import get_logger
 from services.shared.metrics import ServiceMetrics
+from services.shared.outbound_http import PUBLIC_ONLY, AddressPolicy
 
 _log = get_logger("worker")
 
@@ -32,6 +33,7 @@ class Worker:
         lease_seconds: int,
         poll_seconds: float,
         metrics: ServiceMetrics | None = None,
+        endpoints: AddressPolicy = PUBLIC_ONLY,
     ) -> None:
         metrics = metrics or ServiceMetrics("executor")
         self._runs_seconds = metrics.histogram(
@@ -42,6 +44,7 @@ class Worker:
         self._start_loader = start_loader
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
+        self._endpoints = endpoints  # where sources' custom S3 endpoints may lead, for runs and previews
         self._loader: TableLoader | None = None
         self._loader_lock = asyncio.Lock()  # one SparkSession, even when a SQL call and the loop race for it
         self._stopping = asyncio.Event()
@@ -76,11 +79,13 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 loader = await self._ensure_loader()
-                runner = runner or RunExecutor(self._tracker, loader, lease_seconds=self._lease_seconds)
+                runner = runner or RunExecutor(
+                    self._tracker, loader, lease_seconds=self._lease_seconds, endpoints=self._endpoints
+                )
                 # Previews first: someone is waiting for each, and one takes a listing, not a Spark job.
                 preview = await self._tracker.claim_preview(self.executor_id)
                 if preview is not None:
-                    await answer_preview(self._tracker, loader, preview)
+                    await answer_preview(self._tracker, loader, preview, self._endpoints)
                     self._previews.inc()
                     continue
                 claim = await self._tracker.claim_run(self.executor_id, self._lease_seconds)

@@ -17,13 +17,20 @@ _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
 class Role(enum.StrEnum):
-    VIEWER = "viewer"
-    EDITOR = "editor"
-    ADMIN = "admin"
+    """What a token may do. Each role may do everything the roles below it may."""
+
+    VIEWER = "viewer"  # read
+    RUNNER = "runner"  # read, preview, run and cancel runs
+    EDITOR = "editor"  # create ingestions, change them, clear their processed files
+    ADMIN = "admin"  # everything on every ingestion, tokens, the audit log, the internal services
 
     @property
     def rank(self) -> int:
-        return {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3}[self]
+        return {Role.VIEWER: 1, Role.RUNNER: 2, Role.EDITOR: 3, Role.ADMIN: 4}[self]
+
+    def capped_at(self, other: Role) -> Role:
+        """The lower of the two roles."""
+        return self if self.rank <= other.rank else other
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,6 @@ class Principal:
     def require(self, role: Role, action: str) -> None:
         if self.role.rank < role.rank:
             raise PermissionDenied(f"{action} needs the {role.value} role; this token has {self.role.value}")
-
-    def require_owner_or_admin(self, owner: str, action: str) -> None:
-        self.require(Role.EDITOR, action)
-        if self.role is not Role.ADMIN and owner != self.name:
-            raise PermissionDenied(f"{action}: only its owner ({owner}) or an admin may do this")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,18 @@ class CommonSettings(BaseSettings):
 
     home: Path = Field(default_factory=default_home, description="Directory for local state")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate this process serves (gRPC or HTTPS); with tls_key_file turns TLS on"
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    tls_ca_file: Path | None = Field(
+        None,
+        description="PEM CA bundle that signs the other services' certificates; set it to call them over TLS."
+        " Servers with tls_client_auth also check callers' client certificates against it",
+    )
+    tls_client_auth: bool = Field(
+        False, description="Mutual TLS: servers require a client certificate signed by tls_ca_file"
+    )
 
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
@@ -65,8 +77,25 @@ class ServiceSettings(CommonSettings):
         " they are loopback, private or link-local, e.g. 127.0.0.1:9000,10.0.0.0/8",
     )
 
+    endpoint_allowlist: str = Field(
+        "",
+        description="Comma-separated addresses or CIDR ranges (optionally :port) a source's custom S3 endpoint"
+        " may reach although they are loopback, private or link-local, e.g. 127.0.0.1:9000,10.0.0.0/8",
+    )
+    secret_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated Fernet keys that encrypt stored secrets (webhook secrets); the first"
+        " encrypts, all decrypt, so a new key goes first to rotate. Default: a key kept in $AUTOLOADER_HOME",
+    )
+    secret_keys_file: Path | None = Field(
+        None, description="File holding secret_keys (comma- or line-separated) instead of the variable"
+    )
+
     def outbound_policy(self) -> AddressPolicy:
         return AddressPolicy.from_allowlist(e.strip() for e in self.webhook_allowlist.split(",") if e.strip())
+
+    def endpoint_policy(self) -> AddressPolicy:
+        return AddressPolicy.from_allowlist(e.strip() for e in self.endpoint_allowlist.split(",") if e.strip())
 
 
 class TrackerSettings(ServiceSettings):
@@ -83,8 +112,8 @@ class ControlSettings(ServiceSettings):
     """Settings of a control service process."""
 
     tracker_address: str = Field(description="host:port of the tracker service")
-    token: SecretStr | None = Field(
-        None, description="Service token (admin role) that queues scheduled runs; without it no schedule fires"
+    token: SecretStr = Field(
+        description="Service token (admin role) control calls the tracker with, after checking the caller's rights"
     )
     schedule_poll_seconds: float = Field(5.0, gt=0, description="How often the scheduler looks for due schedules")
     preview_timeout_seconds: float = Field(

@@ -53,10 +53,16 @@ def translate(error: grpc.aio.AioRpcError, service: str) -> errors.AutoloaderErr
     return error_type(error.details() or error.code().name, violations=_violations(error))
 
 
-async def call(service: str, rpc: Callable[..., Awaitable[T]], request: object, timeout: float = 30.0) -> T:
-    """Make a unary call on behalf of the current caller."""
+async def call(
+    service: str,
+    rpc: Callable[..., Awaitable[T]],
+    request: object,
+    timeout: float = 30.0,
+    metadata: tuple[tuple[str, str], ...] | None = None,
+) -> T:
+    """Make a unary call with the given metadata, else on behalf of the current caller."""
     try:
-        return await rpc(request, metadata=forwarded_metadata(), timeout=timeout)
+        return await rpc(request, metadata=forwarded_metadata() if metadata is None else metadata, timeout=timeout)
     except grpc.aio.AioRpcError as e:
         raise translate(e, service) from e
 

@@ -43,14 +43,17 @@ async def start_grpc_server(
     service_names: list[str],
     add_servicers: Callable[[grpc.aio.Server], None],
     interceptors: list[grpc.aio.ServerInterceptor],
+    credentials: grpc.ServerCredentials | None = None,
 ) -> GrpcServer:
-    """Bind, register everything and start. Health reports SERVING only once all is registered."""
+    """Bind, register everything and start. Health reports SERVING only once all is registered.
+    With credentials the port speaks TLS only (services.shared.tls builds them from the settings)."""
     server = grpc.aio.server(interceptors=interceptors)
     add_servicers(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     if bound == 0:
         raise OSError(f"could not bind gRPC server to {host}:{port}")
     await server.start()

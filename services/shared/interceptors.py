@@ -11,16 +11,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import structlog
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
-from services.shared.auth import Principal
-from services.shared.errors import GENERIC_INTERNAL_MESSAGE, AutoloaderError
+from services.shared.auth import Principal, Role
+from services.shared.errors import GENERIC_INTERNAL_MESSAGE, AutoloaderError, InvalidArgument, PermissionDenied
 from services.shared.logging import get_logger
+from services.shared.nul_guard import nul_violations
 from services.shared.token_repository import Authenticator
 
 # Probes and tooling call these without a token.
@@ -33,6 +36,20 @@ _forwarded: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("forwarded_meta
 _log = get_logger("rpc")
 
 
+@dataclass(frozen=True)
+class CallRecord:
+    """A finished call, for observers such as the audit log. caller is None when authentication failed."""
+
+    method: str
+    request: Any
+    caller: Principal | None
+    code: grpc.StatusCode
+    request_id: str
+
+
+CallObserver = Callable[[CallRecord], Awaitable[None]]
+
+
 def principal() -> Principal:
     """The authenticated caller of the RPC being served."""
     return current_principal.get()
@@ -40,6 +57,12 @@ def principal() -> Principal:
 
 def forwarded_metadata() -> tuple[tuple[str, str], ...]:
     return _forwarded.get()
+
+
+def as_service(token: str) -> tuple[tuple[str, str], ...]:
+    """Metadata of a call this service makes with its own token, keeping the request id of the call it serves."""
+    request_id = dict(_forwarded.get()).get("x-request-id") or uuid.uuid4().hex
+    return (("authorization", f"Bearer {token}"), ("x-request-id", request_id))
 
 
 @contextlib.contextmanager
@@ -78,10 +101,18 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: AutoloaderE
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(
-        self, authenticator: Authenticator, on_call: Callable[[str, str, float], None] = lambda *_: None
+        self,
+        authenticator: Authenticator,
+        on_call: Callable[[str, str, float], None] = lambda *_: None,
+        *,
+        minimum_role: Role = Role.VIEWER,
+        observe: CallObserver | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._on_call = on_call  # (method, status code name, seconds): for metrics
+        # Services that only other services call (tracker, executor) admit service (admin-role) tokens only.
+        self._minimum_role = minimum_role
+        self._observe = observe
 
     async def intercept_service(
         self,
@@ -114,29 +145,39 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            async with self._call_scope(context, method):
+            async with self._call_scope(context, method, request):
                 return await behavior(request, context)
 
         return wrapped
 
     def _wrap_stream(self, behavior: Callable[..., AsyncIterator[Any]], method: str) -> Callable[..., Any]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            async with self._call_scope(context, method):
+            async with self._call_scope(context, method, request):
                 async for item in behavior(request, context):
                     yield item
 
         return wrapped
 
     @contextlib.asynccontextmanager
-    async def _call_scope(self, context: grpc.aio.ServicerContext[Any, Any], method: str) -> AsyncIterator[None]:
+    async def _call_scope(
+        self, context: grpc.aio.ServicerContext[Any, Any], method: str, request: Any
+    ) -> AsyncIterator[None]:
         """Bind the request id, authenticate, log one access line, and turn errors into statuses."""
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         started = time.monotonic()
         code = grpc.StatusCode.OK
         request_id = metadata.get("x-request-id") or uuid.uuid4().hex
+        caller: Principal | None = None
         with structlog.contextvars.bound_contextvars(request_id=request_id, method=method):
             try:
                 caller = await self._authenticator.authenticate(metadata.get("authorization"))
+                if caller.role.rank < self._minimum_role.rank:
+                    raise PermissionDenied(
+                        f"this service serves other services only and needs a {self._minimum_role.value}-role token;"
+                        " use the control API"
+                    )
+                if isinstance(request, Message) and (violations := nul_violations(request)):
+                    raise InvalidArgument.of(violations)
                 reset = current_principal.set(caller)
                 reset_forwarded = _forwarded.set(
                     (("authorization", metadata.get("authorization", "")), ("x-request-id", request_id))
@@ -164,3 +205,5 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 elapsed = time.monotonic() - started
                 self._on_call(method, code.name, elapsed)
                 _log.info("rpc", code=code.name, duration_ms=round(elapsed * 1000, 1))
+                if self._observe is not None:
+                    await self._observe(CallRecord(method, request, caller, code, request_id))

@@ -22,6 +22,8 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
 
 def configure(service: str, level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    # py4j logs every command sent to the JVM at DEBUG, values included (S3 secret keys set on the Hadoop conf).
+    logging.getLogger("py4j").setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

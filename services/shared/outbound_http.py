@@ -1,14 +1,16 @@
-"""Safe outbound HTTP to user-supplied URLs (webhooks), guarded against SSRF.
+"""Safe outbound connections to user-supplied URLs (webhooks, sources' S3 endpoints), guarded against SSRF.
 
-A URL is checked twice: when it is saved (`check_url`) and again when it is used (`post`), because
-DNS answers can change in between. `post` connects to exactly the addresses it checked (no second
-DNS lookup) so a rebinding DNS server cannot swap in an internal address after the check.
+A URL is checked twice: when it is saved (`check_url`) and again when it is used, because DNS answers
+can change in between. For webhooks `post` connects to exactly the addresses it checked (no second DNS
+lookup) so a rebinding DNS server cannot swap in an internal address after the check. The executor
+checks an S3 endpoint with `check_url` right before boto3 or Spark connect to it (they resolve it again).
 """
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Mapping
@@ -22,7 +24,11 @@ Resolver = Callable[[str, int], list[str]]
 MAX_RESPONSE_BODY = 4096
 
 # Names that reach cloud metadata services without going through public DNS.
-_METADATA_HOSTNAMES = frozenset({"metadata", "metadata.google.internal", "instance-data"})
+_METADATA_HOSTNAMES = frozenset({"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"})
+
+# A host whose last label is a number is an IPv4 address to getaddrinfo and to URL parsers, which also read
+# 2130706433, 0x7f.1, 0177.0.0.1 and 127.1; other clients (the JVM) read some of these as other addresses.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*", re.IGNORECASE)
 
 # Cloud metadata services hand out credentials. A range in the allowlist (e.g. fd00::/8 for
 # internal ULA hosts) does not open them; only an entry naming exactly that address does.
@@ -122,6 +128,9 @@ class AddressPolicy:
             and (not metadata or entry.network.num_addresses == 1)
             for entry in self.allowed
         )
+
+
+PUBLIC_ONLY = AddressPolicy()  # nothing allowlisted: public addresses only
 
 
 def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
@@ -228,11 +237,30 @@ def _checked_addresses(target: _Target, policy: AddressPolicy, resolve: Resolver
         if reason:
             raise OutboundRefused(f"host {target.host} resolves to {reason}")
         addresses.append(text)
+    if _nonstandard_ipv4(target.host):
+        # Only dotted decimal means the same address to every client that may connect.
+        raise OutboundRefused(
+            f"host {target.host} is an IPv4 address in a non-standard form; write it as {addresses[0]}"
+        )
     return addresses
 
 
+def _nonstandard_ipv4(host: str) -> bool:
+    """Whether `host` is an IPv4 address spelled other than as dotted decimal (decimal, octal, hex, short)."""
+    if ":" in host:  # an IPv6 literal, whose last group may look like a number
+        return False
+    last_label = host.removesuffix(".").rsplit(".", 1)[-1]
+    if not _NUMERIC_LABEL.fullmatch(last_label):
+        return False
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return True
+    return False
+
+
 def check_url(url: str, policy: AddressPolicy, *, resolve: Resolver = resolve_host) -> str | None:
-    """None if `url` is acceptable as a webhook target now, else the reason it is not."""
+    """None if `url` (a webhook target, or a source's S3 endpoint) may be contacted now, else the reason."""
     try:
         _checked_addresses(_parse_url(url), policy, resolve)
     except OutboundRefused as e:

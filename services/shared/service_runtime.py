@@ -13,11 +13,13 @@ import asyncpg
 import grpc
 
 from services.shared import logging as service_logging
+from services.shared.auth import Role
 from services.shared.config import ServiceSettings, load_settings
 from services.shared.db import apply_migrations, create_pool
 from services.shared.grpc_server import GrpcServer, run_until_signalled, start_grpc_server, write_port_file
-from services.shared.interceptors import ServiceInterceptor
+from services.shared.interceptors import CallObserver, ServiceInterceptor
 from services.shared.metrics import MetricsEndpoint, ServiceMetrics, serve_metrics
+from services.shared.tls import TlsConfigError, server_credentials
 from services.shared.token_repository import MIGRATIONS as AUTH_MIGRATIONS
 from services.shared.token_repository import SCHEMA as AUTH_SCHEMA
 from services.shared.token_repository import Authenticator, TokenRepository
@@ -60,21 +62,30 @@ async def start_service(
     service_names: list[str],
     build: Callable[[asyncpg.Pool], AddServicers],
     metrics: ServiceMetrics | None = None,
+    minimum_role: Role = Role.VIEWER,
+    observe: Callable[[asyncpg.Pool], CallObserver] | None = None,
 ) -> RunningService:
     """Connect, migrate the shared auth schema and the service's own, then serve (gRPC, and /metrics)."""
     metrics = metrics or ServiceMetrics(name)
+    credentials = server_credentials(settings)  # before connecting: a TLS misconfiguration fails fast
     pool = await create_pool(settings.database_url.get_secret_value(), service=name, max_size=settings.db_pool_max_size)
     endpoint = None
     try:
         for schema, directory in [(AUTH_SCHEMA, AUTH_MIGRATIONS), *schemas]:
             await apply_migrations(pool, schema, directory)
-        interceptor = ServiceInterceptor(Authenticator(TokenRepository(pool)), metrics.observe_call)
+        interceptor = ServiceInterceptor(
+            Authenticator(TokenRepository(pool)),
+            metrics.observe_call,
+            minimum_role=minimum_role,
+            observe=observe(pool) if observe else None,
+        )
         server = await start_grpc_server(
             host=settings.grpc_host,
             port=settings.grpc_port,
             service_names=service_names,
             add_servicers=build(pool),
             interceptors=[interceptor],
+            credentials=credentials,
         )
         if settings.metrics_port >= 0:
             endpoint = serve_metrics(metrics, settings.grpc_host, settings.metrics_port)
@@ -97,6 +108,10 @@ def main(
     parser.add_argument("command", choices=["serve"], help="run the gRPC server until SIGTERM")
     parser.parse_args()
     settings = load_settings(settings_type)
+    try:
+        server_credentials(settings)
+    except TlsConfigError as error:
+        raise SystemExit(f"configuration error: {error}") from None
     service_logging.configure(name, settings.log_level)
     log = service_logging.get_logger("server")
 

@@ -8,10 +8,12 @@ import asyncpg
 import grpc
 
 from autoloader.tracker.v1 import tracker_pb2, tracker_pb2_grpc
+from services.shared.auth import Role
 from services.shared.config import TrackerSettings
 from services.shared.db import Listener
 from services.shared.metrics import ServiceMetrics
 from services.shared.periodic import Periodic
+from services.shared.secret_box import SecretBox
 from services.shared.service_runtime import AddServicers, RunningService, start_service
 from services.tracker.delivery_repository import DeliveryRepository
 from services.tracker.listing_cleanup import ListingCleanup
@@ -33,15 +35,20 @@ async def start(settings: TrackerSettings) -> RunningService:
     listeners: list[Listener] = []
     metrics = ServiceMetrics("tracker")
     counters = TrackerMetrics(metrics)
+    secret_box = SecretBox.from_settings(settings)
 
     def build(pool: asyncpg.Pool) -> AddServicers:
-        deliveries = DeliveryRepository(pool)
+        deliveries = DeliveryRepository(pool, secret_box)
         listings.append(ListingCleanup(pool))
         work = WorkSignal(pool)
         # Runs and previews queued through the other tracker replicas wake this one's waiting executors too.
         listeners.append(Listener(settings.database_url.get_secret_value(), CHANNEL, work.wake, service="tracker"))
         tracker = TrackerService(
-            RunRepository(pool, listings[0]), PreviewRepository(pool, listings[0]), deliveries, counters, work
+            RunRepository(pool, secret_box, listings[0]),
+            PreviewRepository(pool, listings[0]),
+            deliveries,
+            counters,
+            work,
         )
         servicer = TrackerServicer(tracker)
         senders.append(
@@ -67,8 +74,12 @@ async def start(settings: TrackerSettings) -> RunningService:
         service_names=[SERVICE_NAME],
         build=build,
         metrics=metrics,
+        # Only the control service and executors call the tracker, with their service tokens.
+        minimum_role=Role.ADMIN,
     )
     await listings[0].sweep()
+    await RunRepository(running.pool, secret_box).rotate_secrets()
+    await DeliveryRepository(running.pool, secret_box).rotate_secrets()
     listeners[0].start()
     running.on_stop.append(listeners[0].close)
     running.on_stop.append(listings[0].close)

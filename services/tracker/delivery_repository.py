@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from services.shared.secret_box import SecretBox, rotate_all
+
 # A claimed delivery is hidden from other senders for this long; a sender that dies mid-attempt only
 # delays it.
 CLAIM_SECONDS = 120.0
@@ -24,7 +26,7 @@ class Delivery:
     attempts: list[dict[str, Any]]
     next_attempt_time: datetime | None
     create_time: datetime
-    # Only for sending; never listed.
+    # Only for sending, and encrypted as stored (DeliveryRepository.signing_secret decrypts it); never listed.
     secret: str = ""
     max_attempts: int = 0
     payload: str = ""
@@ -51,8 +53,13 @@ def _delivery(row: asyncpg.Record, *, with_secret: bool = False) -> Delivery:
 
 
 class DeliveryRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, secret_box: SecretBox) -> None:
         self._pool = pool
+        self._secret_box = secret_box
+
+    def signing_secret(self, delivery: Delivery) -> str:
+        """The delivery's secret in plaintext, for signing it (UndecryptableSecret when no key fits)."""
+        return self._secret_box.decrypt(delivery.secret, what=f"the webhook secret of {delivery.delivery_id}")
 
     async def claim_due(self, limit: int) -> list[Delivery]:
         """Pending deliveries whose time has come, hidden from other senders while this one tries them."""
@@ -70,10 +77,12 @@ class DeliveryRepository:
     async def record_attempt(
         self, delivery: Delivery, attempt: dict[str, Any], *, final_status: str | None, retry_in: float
     ) -> str:
-        """Append the attempt; end the delivery with final_status, or try again in retry_in seconds."""
+        """Append the attempt; end the delivery with final_status (its secret, no longer needed, is dropped), or
+        try again in retry_in seconds."""
         status: str = await self._pool.fetchval(
             "UPDATE tracker.webhook_deliveries SET attempts = attempts || $2::jsonb,"
-            " status = COALESCE($3, status), next_attempt_time = now() + make_interval(secs => $4)"
+            " status = COALESCE($3, status), next_attempt_time = now() + make_interval(secs => $4),"
+            " secret = CASE WHEN $3::text IS NULL THEN secret ELSE '' END"
             " WHERE delivery_id = $1 RETURNING status",
             delivery.delivery_id,
             json.dumps([attempt]),
@@ -94,3 +103,25 @@ class DeliveryRepository:
             limit,
         )
         return [_delivery(r) for r in rows]
+
+    async def rotate_secrets(self) -> int:
+        """Re-encrypt under the first key the secrets of pending deliveries that are not (legacy plaintext
+        included); ended ones keep none (older rows lose theirs here). Safe with replicas doing the same at
+        once; a second call changes nothing."""
+        await self._pool.execute(
+            "UPDATE tracker.webhook_deliveries SET secret = '' WHERE status <> 'PENDING' AND secret <> ''"
+        )
+        rows = await self._pool.fetch(
+            "SELECT delivery_id, secret FROM tracker.webhook_deliveries WHERE status = 'PENDING' AND secret <> ''"
+        )
+
+        async def write(delivery_id: str, new: str, old: str) -> bool:
+            result: str = await self._pool.execute(
+                "UPDATE tracker.webhook_deliveries SET secret = $2 WHERE delivery_id = $1 AND secret = $3",
+                delivery_id,
+                new,
+                old,
+            )
+            return result.endswith(" 1")
+
+        return await rotate_all(self._secret_box, [(r["delivery_id"], r["secret"]) for r in rows], write)

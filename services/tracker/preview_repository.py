@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from services.tracker import planning
+from services.tracker import planning, webhooks
 from services.tracker.listing_cleanup import ListingCleanup
 from services.tracker.listing_format import pack, with_listing_id
 from services.tracker.models import FileEntry, FileSelection, Preview, PreviewResult
@@ -72,7 +72,7 @@ class PreviewRepository:
             " VALUES ($1, $2, $3, $4, $5, 'QUEUED')",
             preview_id,
             ingestion_id,
-            json.dumps(ingestion),
+            json.dumps(webhooks.without_secret(ingestion)),  # a preview sends no webhook
             page_size,
             json.dumps(_selection_json(clear)) if clear is not None else None,
         )

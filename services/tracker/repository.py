@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.shared.errors import AlreadyExists, InvalidArgument, LeaseLost, NotFound
+from services.shared.secret_box import SecretBox, rotate_all
 from services.tracker import listing_position, planning, webhooks
 from services.tracker.listing_cleanup import ListingCleanup
 from services.tracker.listing_format import with_listing_id
@@ -101,8 +102,9 @@ def _batch(ingestion_id: str, batch_seq: int, files_json: str, digest: str) -> B
 
 
 class RunRepository:
-    def __init__(self, pool: asyncpg.Pool, listings: ListingCleanup | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, secret_box: SecretBox, listings: ListingCleanup | None = None) -> None:
         self._pool = pool
+        self._secret_box = secret_box
         self._listings = listings or ListingCleanup(pool)
 
     # --- runs as users see them -------------------------------------------------------------------
@@ -119,7 +121,7 @@ class RunRepository:
                 ingestion_id,
                 trigger,
                 requested_by,
-                json.dumps(ingestion),
+                json.dumps(webhooks.with_encrypted_secret(ingestion, self._secret_box)),
                 table,
             )
         except asyncpg.UniqueViolationError as e:
@@ -219,7 +221,7 @@ class RunRepository:
                 f"cancelled by {requested_by} before it started",
             )
             if row is not None and row["status"] == "CANCELLED":
-                await webhooks.enqueue(conn, _run(row))
+                await webhooks.enqueue(conn, _run(row), self._secret_box)
             if row is None:
                 row = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM tracker.runs WHERE run_id = $1", run_id)
             return _run(row) if row else None
@@ -252,7 +254,8 @@ class RunRepository:
             # A listing left by an earlier holder is incomplete or stale: the new holder lists again.
             await conn.execute("DELETE FROM tracker.listings WHERE run_id = $1", run.run_id)
             batch, start_after = None, None
-            ingestion = json.loads(row["ingestion"])
+            # The executor sends no webhook: its copy of the configuration has no secret.
+            ingestion = webhooks.without_secret(json.loads(row["ingestion"]))
             if run.batch_seq is not None:
                 stored = await conn.fetchrow(
                     "SELECT files, files_hash FROM tracker.batches WHERE ingestion_id = $1 AND batch_seq = $2",
@@ -537,7 +540,7 @@ class RunRepository:
                 summary,
             )
             ended = _run(row)
-            await webhooks.enqueue(conn, ended)
+            await webhooks.enqueue(conn, ended, self._secret_box)
             return ended
 
     async def _end_cancelled(self, conn: asyncpg.Connection, run_id: str) -> Run:
@@ -561,7 +564,7 @@ class RunRepository:
             run_id,
         )
         ended = _run(row)
-        await webhooks.enqueue(conn, ended)
+        await webhooks.enqueue(conn, ended, self._secret_box)
         return ended
 
     async def max_retries_of(self, run_id: str) -> int:
@@ -569,3 +572,33 @@ class RunRepository:
             "SELECT COALESCE((ingestion->>'max_retries')::numeric::int, 3) FROM tracker.runs WHERE run_id = $1", run_id
         )
         return int(value if value is not None else 3)
+
+    async def rotate_secrets(self) -> int:
+        """Re-encrypt under the first key the webhook secrets of active runs' configurations that are not
+        (legacy plaintext included); ended runs and previews keep none (older rows lose theirs here). Safe with
+        replicas doing the same at once; a second call changes nothing."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE tracker.runs SET ingestion = ingestion #- '{webhook,secret}'"
+                " WHERE status NOT IN ('QUEUED', 'RUNNING') AND ingestion->'webhook' ? 'secret'"
+            )
+            await conn.execute(
+                "UPDATE tracker.previews SET ingestion = ingestion #- '{webhook,secret}'"
+                " WHERE ingestion->'webhook' ? 'secret'"
+            )
+            rows = await conn.fetch(
+                "SELECT run_id, ingestion->'webhook'->>'secret' AS secret FROM tracker.runs"
+                " WHERE status IN ('QUEUED', 'RUNNING') AND ingestion->'webhook'->>'secret' <> ''"
+            )
+
+        async def write(run_id: str, new: str, old: str) -> bool:
+            result: str = await self._pool.execute(
+                "UPDATE tracker.runs SET ingestion = jsonb_set(ingestion, '{webhook,secret}', to_jsonb($2::text))"
+                " WHERE run_id = $1 AND ingestion->'webhook'->>'secret' = $3",
+                run_id,
+                new,
+                old,
+            )
+            return result.endswith(" 1")
+
+        return await rotate_all(self._secret_box, [(r["run_id"], r["secret"]) for r in rows], write)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from services.shared import outbound_http
 from services.shared.logging import get_logger
+from services.shared.secret_box import UndecryptableSecret
 from services.shared.webhook_signature import backoff_seconds
 from services.tracker import webhooks
 from services.tracker.delivery_repository import Delivery, DeliveryRepository
@@ -41,15 +42,22 @@ class WebhookSender:
 
     async def _send(self, delivery: Delivery) -> None:
         started = datetime.now(UTC)
-        result = await asyncio.to_thread(
-            webhooks.attempt,
-            delivery.url,
-            delivery.secret,
-            delivery.delivery_id,
-            delivery.payload.encode(),
-            self._policy,
-            self._timeout,
-        )
+        try:
+            secret = self._deliveries.signing_secret(delivery)
+        except UndecryptableSecret as error:
+            # Nothing is sent unsigned; the attempt counts, so fixing the keys in time lets a retry go out.
+            _log.error("webhook secret cannot be decrypted", delivery_id=delivery.delivery_id, error=str(error))
+            result = webhooks.Attempt(0, "the webhook secret cannot be decrypted with the configured keys", 0)
+        else:
+            result = await asyncio.to_thread(
+                webhooks.attempt,
+                delivery.url,
+                secret,
+                delivery.delivery_id,
+                delivery.payload.encode(),
+                self._policy,
+                self._timeout,
+            )
         number = len(delivery.attempts) + 1
         if result.delivered:
             final: str | None = "DELIVERED"

@@ -13,11 +13,28 @@ from google.protobuf import json_format
 
 from services.shared import outbound_http
 from services.shared.process_info import version
+from services.shared.secret_box import SecretBox
 from services.shared.webhook_signature import SIGNATURE_HEADER, sign
 from services.tracker.convert import run_to_pb
 from services.tracker.models import Run
 
 EVENT = "run.completed"
+
+
+def with_encrypted_secret(config: dict[str, Any], secret_box: SecretBox) -> dict[str, Any]:
+    """A frozen ingestion configuration as it is stored: its webhook secret encrypted."""
+    webhook = config.get("webhook")
+    if not isinstance(webhook, dict) or not webhook.get("secret"):
+        return config
+    return {**config, "webhook": {**webhook, "secret": secret_box.encrypt(str(webhook["secret"]))}}
+
+
+def without_secret(config: dict[str, Any]) -> dict[str, Any]:
+    """A frozen configuration for work that sends no webhook (executors, previews): no secret at all."""
+    webhook = config.get("webhook")
+    if not isinstance(webhook, dict) or "secret" not in webhook:
+        return config
+    return {**config, "webhook": {k: v for k, v in webhook.items() if k != "secret"}}
 
 
 def run_event(run: Run) -> dict[str, Any]:
@@ -31,13 +48,20 @@ def run_event(run: Run) -> dict[str, Any]:
     return {"event": EVENT, "run": as_json}
 
 
-async def enqueue(conn: asyncpg.Connection, run: Run) -> None:
+async def enqueue(conn: asyncpg.Connection, run: Run, secret_box: SecretBox) -> None:
     """Queue a notice of the ended run when its ingestion has a webhook; called in the transaction that
-    ends the run, so the notice exists exactly when the run's end does."""
+    ends the run, so the notice exists exactly when the run's end does. The secret moves (still encrypted)
+    from the run's configuration to the delivery: the ended run needs it no more."""
     webhook = await conn.fetchval("SELECT ingestion->'webhook' FROM tracker.runs WHERE run_id = $1", run.run_id)
+    await conn.execute(
+        "UPDATE tracker.runs SET ingestion = ingestion #- '{webhook,secret}'"
+        " WHERE run_id = $1 AND ingestion->'webhook' ? 'secret'",
+        run.run_id,
+    )
     config = json.loads(webhook) if webhook else None
     if not config or not config.get("url"):
         return
+    secret = str(config.get("secret", ""))
     await conn.execute(
         "INSERT INTO tracker.webhook_deliveries"
         " (delivery_id, ingestion_id, run_id, url, secret, max_attempts, payload, status)"
@@ -46,7 +70,7 @@ async def enqueue(conn: asyncpg.Connection, run: Run) -> None:
         run.ingestion_id,
         run.run_id,
         str(config["url"]),
-        str(config.get("secret", "")),
+        secret_box.stored_form(secret) if secret else "",
         int(float(config.get("max_attempts", 6))),
         json.dumps(run_event(run)),
     )

@@ -49,7 +49,7 @@ def ingestion_body(ingestion_id: str | None = None, **overrides: Any) -> dict[st
             "pattern": "*.csv",
             "format": "csv",
             "options": {"header": "true", "delimiter": ";"},
-            "endpoint_url": "http://minio.internal:9000",
+            "endpoint_url": "http://127.0.0.1:9000",
             "region": "us-east-1",
             "credentials_ref": "env:ORDERS_KEYS",
             "listing": {"mode": "incremental", "full_listing_every_runs": 5, "full_listing_interval_seconds": 3600},
@@ -459,7 +459,7 @@ async def test_invalid_create_is_refused_naming_the_field(
         error_body(await admin.get(f"{INGESTIONS}/{ingestion_id}"), 404, NOT_FOUND)
 
 
-@pytest.mark.parametrize("endpoint_url", ["", "http://minio.internal:9000"], ids=["no-endpoint", "endpoint"])
+@pytest.mark.parametrize("endpoint_url", ["", "http://127.0.0.1:9000"], ids=["no-endpoint", "endpoint"])
 async def test_uppercase_scheme_is_normalised_or_refused(admin: httpx.AsyncClient, endpoint_url: str) -> None:
     body = ingestion_body(unique_id("scheme"))
     body["source"].update(uri="S3://landing-bucket/orders/", endpoint_url=endpoint_url)

@@ -71,7 +71,7 @@ class Replica:
         self._channel = grpc.aio.insecure_channel(self._stack.tracker.address)
         return Scheduler(
             ScheduleRepository(self._pool),
-            TrackerClient(self._channel),
+            TrackerClient(self._channel, self._stack.executor_token),
             self._clock,
             service_token=self._stack.executor_token,
         )

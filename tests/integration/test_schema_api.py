@@ -203,9 +203,14 @@ async def test_recorded_table_schema_wins_over_the_configured_one(
     }
 
 
-async def test_viewer_can_read_the_schema(editor: httpx.AsyncClient, viewer: httpx.AsyncClient) -> None:
+async def test_a_viewer_it_is_shared_with_can_read_the_schema(
+    editor: httpx.AsyncClient, viewer: httpx.AsyncClient
+) -> None:
     ingestion_id = unique_id("viewed")
     await create(editor, minimal_body(ingestion_id, schema={"ddl": "id int, name string"}))
+    viewer_name = (await viewer.get("/api/v1/whoami")).json()["name"]
+    share = {"principal": viewer_name, "role": "ROLE_VIEWER"}
+    assert (await editor.post(f"{INGESTIONS}/{ingestion_id}/shares", json=share)).status_code == 200
 
     schema = await get_schema(viewer, ingestion_id)
 

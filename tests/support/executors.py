@@ -9,7 +9,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.support.stack import InProcessStack
+from tests.support.stack import LOOPBACK_S3, InProcessStack
 
 
 def start_executor(
@@ -28,6 +28,7 @@ def start_executor(
         "AUTOLOADER_PORT_FILE": str(home / "port"),
         "AUTOLOADER_POLL_SECONDS": "0.2",
         "AUTOLOADER_LEASE_SECONDS": "10",
+        "AUTOLOADER_ENDPOINT_ALLOWLIST": LOOPBACK_S3,  # test S3 servers listen on loopback
         **(extra_env or {}),
     }
     log = (home / "executor.log").open("wb")

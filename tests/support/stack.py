@@ -90,9 +90,14 @@ class InProcessStack:
             await service.stop(grace=0.5)
 
 
-async def serve_app(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    """Serve an ASGI app on a free loopback port in this event loop: (server, its task, the port)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+# Test S3 servers (moto, tests/support/s3.py) listen on 127.0.0.1: sources may name it as their endpoint.
+LOOPBACK_S3 = "127.0.0.1"
+
+
+async def serve_app(app: Any, **options: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """Serve an ASGI app on a free loopback port in this event loop: (server, its task, the port). options go
+    to uvicorn (e.g. its TLS settings)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on", **options))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -110,6 +115,7 @@ async def start_stack(
     lease_seconds: int = 30,
     clock: Clock | None = None,
     webhook_allowlist: str = "",
+    endpoint_allowlist: str = LOOPBACK_S3,
     preview_timeout_seconds: float = 60.0,
     spark_master: str = "local[*]",
     poll_seconds: float = 0.2,
@@ -138,6 +144,7 @@ async def start_stack(
             token=SecretStr(credentials.executor_token),
             schedule_poll_seconds=3600,
             webhook_allowlist=webhook_allowlist,
+            endpoint_allowlist=endpoint_allowlist,
             preview_timeout_seconds=preview_timeout_seconds,
         ),
         clock=clock,
@@ -154,6 +161,7 @@ async def start_stack(
             jar_cache=jar_cache,
             lease_seconds=lease_seconds,
             poll_seconds=poll_seconds,
+            endpoint_allowlist=endpoint_allowlist,
         )
     )
     app = create_app(

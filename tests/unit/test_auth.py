@@ -22,16 +22,18 @@ def test_missing_or_malformed_headers_are_unauthenticated(header: str | None) ->
         secret_from_authorization(header)
 
 
-def test_roles_and_ownership() -> None:
-    viewer = Principal("v", Role.VIEWER, "tok-1")
-    editor = Principal("alice", Role.EDITOR, "tok-2")
-    admin = Principal("root", Role.ADMIN, "tok-3")
-    with pytest.raises(PermissionDenied):
-        viewer.require(Role.EDITOR, "creating")
-    editor.require(Role.EDITOR, "creating")
-    editor.require_owner_or_admin("alice", "changing")
-    with pytest.raises(PermissionDenied, match="owner"):
-        editor.require_owner_or_admin("bob", "changing")
-    admin.require_owner_or_admin("bob", "changing")
-    with pytest.raises(PermissionDenied):
-        viewer.require_owner_or_admin("v", "changing")
+def test_each_role_may_do_what_the_roles_below_it_may() -> None:
+    ordered = [Role.VIEWER, Role.RUNNER, Role.EDITOR, Role.ADMIN]
+    for position, role in enumerate(ordered):
+        caller = Principal("p", role, "tok-1")
+        for needed in ordered[: position + 1]:
+            caller.require(needed, "doing it")
+        for needed in ordered[position + 1 :]:
+            with pytest.raises(PermissionDenied, match=f"needs the {needed.value} role; this token has {role.value}"):
+                caller.require(needed, "doing it")
+
+
+def test_capped_at_is_the_lower_role() -> None:
+    assert Role.EDITOR.capped_at(Role.RUNNER) is Role.RUNNER
+    assert Role.VIEWER.capped_at(Role.ADMIN) is Role.VIEWER
+    assert Role.RUNNER.capped_at(Role.RUNNER) is Role.RUNNER
