@@ -87,10 +87,34 @@ def _parse_json_object(body: bytes) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"request body is not valid JSON: {e}") from e
     except RecursionError as e:
-        raise InvalidArgument("request body is nested too deeply") from e
+        raise InvalidArgument(_TOO_DEEP) from e
     if not isinstance(value, dict):
         raise InvalidArgument("request body must be a JSON object")
+    if _depth(value) > MAX_BODY_DEPTH:
+        raise InvalidArgument(_TOO_DEEP)
     return value
+
+
+# No request of the API nests nearly this deep; deeper bodies would only exhaust the recursion of later checks.
+MAX_BODY_DEPTH = 32
+_TOO_DEEP = f"request body is nested too deeply (more than {MAX_BODY_DEPTH} levels)"
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value, found without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _parse_into(value: dict[str, Any], message: Message, prefix: str) -> None:

@@ -46,6 +46,7 @@ async def start(settings: ControlSettings, *, clock: Clock | None = None) -> Run
             clock=clock,
             outbound=settings.outbound_policy(),
             endpoints=settings.endpoint_policy(),
+            local_sources=settings.local_source_policy(),
             shares=ShareRepository(pool),
             preview_timeout=settings.preview_timeout_seconds,
         )

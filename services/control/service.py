@@ -7,6 +7,8 @@ import re
 import secrets
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from autoloader.tracker.v1 import tracker_pb2 as tpb
 from services.control.access import Action, authorize, not_found
@@ -36,6 +38,7 @@ from services.shared.errors import (
     InvalidArgument,
     NotFound,
 )
+from services.shared.local_sources import LocalSourcePolicy
 from services.shared.outbound_http import AddressPolicy, check_url
 from services.shared.pagination import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size_or_default
 from services.shared.token_repository import TokenRepository
@@ -59,6 +62,7 @@ class IngestionService:
         outbound: AddressPolicy,
         shares: ShareRepository,
         endpoints: AddressPolicy | None = None,
+        local_sources: LocalSourcePolicy | None = None,
         preview_timeout: float = 60.0,
     ) -> None:
         self._preview_timeout = preview_timeout
@@ -70,6 +74,8 @@ class IngestionService:
         self._outbound = outbound
         # Where sources' custom S3 endpoints may lead; by default public addresses only.
         self._endpoints = endpoints if endpoints is not None else AddressPolicy()
+        # Which directories file:// sources may read; by default any but the service's own state.
+        self._local_sources = local_sources if local_sources is not None else LocalSourcePolicy()
 
     async def _checked(self, ingestion: Ingestion) -> Ingestion:
         """Validated, with its webhook and S3 endpoint addresses allowed and its next fire time set from now."""
@@ -78,6 +84,12 @@ class IngestionService:
             refusal = await asyncio.to_thread(check_url, ingestion.webhook.url, self._outbound)
             if refusal:
                 raise InvalidArgument.of([FieldViolation("webhook.url", f"is not allowed: {refusal}")])
+        if ingestion.source.uri.startswith("file://"):
+            directory = Path(unquote(urlsplit(ingestion.source.uri).path))
+            # Symbolic links are followed by the executor, which reads the files; here the path is checked.
+            refusal = self._local_sources.refusal(directory, resolve_links=False)
+            if refusal:
+                raise InvalidArgument.of([FieldViolation("source.uri", f"is not allowed: {refusal}")])
         if ingestion.source.endpoint_url:
             # Resolving the host may block: off the event loop, like the webhook check.
             refusal = await asyncio.to_thread(check_url, ingestion.source.endpoint_url, self._endpoints)

@@ -9,6 +9,7 @@ import grpc
 
 from autoloader.executor.v1 import executor_pb2, executor_pb2_grpc
 from services.executor import credentials
+from services.executor.discover import SourceLimits
 from services.executor.jars import ensure_jars
 from services.executor.load import TableLoader
 from services.executor.servicer import ExecutorServicer
@@ -77,7 +78,7 @@ async def start(settings: ExecutorSettings) -> RunningService:
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
         metrics=metrics,
-        endpoints=settings.endpoint_policy(),
+        limits=SourceLimits(settings.endpoint_policy(), settings.local_source_policy()),
     )
 
     def build(pool: asyncpg.Pool) -> AddServicers:

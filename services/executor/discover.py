@@ -9,27 +9,37 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from services.executor.source_endpoint import check_source_endpoint
 from services.shared.errors import FailedPrecondition
+from services.shared.local_sources import LocalSourcePolicy
 from services.shared.outbound_http import PUBLIC_ONLY, AddressPolicy
 from services.tracker.models import FileEntry
 
 
 @dataclass(frozen=True)
-class S3Access:
-    """How to reach an S3 source: endpoint, region and resolved credentials (None: default AWS chain)."""
+class SourceLimits:
+    """Where sources may lead: the addresses custom S3 endpoints may resolve to, the local directories
+    file:// sources may read."""
+
+    endpoints: AddressPolicy = PUBLIC_ONLY
+    local_sources: LocalSourcePolicy = field(default_factory=LocalSourcePolicy)
+
+
+@dataclass(frozen=True)
+class SourceAccess:
+    """How to reach a source: an S3 endpoint, region and resolved credentials (None: default AWS chain), and
+    the limits checked each time a client is made or a local directory is read."""
 
     endpoint_url: str | None = None
     region: str | None = None
     access_key: str | None = None
     secret_key: str | None = None
-    # Which addresses endpoint_url may resolve to; checked each time a client for it is made.
-    endpoint_policy: AddressPolicy = PUBLIC_ONLY
+    limits: SourceLimits = field(default_factory=SourceLimits)
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -107,10 +117,26 @@ def _files_after(root: Path, base: str, start_after: str) -> Iterator[tuple[str,
             yield key, path
 
 
-def list_local(uri: str, pattern: str, start_after: str | None = None) -> Iterator[FileEntry]:
+class LocalSourceRefused(FailedPrecondition):
+    """A file:// source, or a file in it, lies where local sources may not read."""
+
+
+def check_local_source(path: Path, policy: LocalSourcePolicy) -> None:
+    """Raise LocalSourceRefused unless files below `path` may be read (symbolic links followed)."""
+    refusal = policy.refusal(path, resolve_links=True)
+    if refusal:
+        raise LocalSourceRefused(f"source.uri is not allowed: {refusal}")
+
+
+def list_local(
+    uri: str, pattern: str, start_after: str | None = None, policy: LocalSourcePolicy | None = None
+) -> Iterator[FileEntry]:
     """The files below the directory; with start_after only the keys that sort after it (as S3's StartAfter;
-    Python compares code points, which orders like S3's UTF-8 bytes)."""
+    Python compares code points, which orders like S3's UTF-8 bytes). A symbolic link that leads where the
+    policy forbids is refused, not followed."""
     root = Path(unquote(urlsplit(uri).path))
+    policy = policy or LocalSourcePolicy()
+    check_local_source(root, policy)
     if not root.is_dir():
         raise FailedPrecondition(f"source.uri: directory {root} does not exist")
     regex = glob_to_regex(pattern) if pattern else None
@@ -118,6 +144,8 @@ def list_local(uri: str, pattern: str, start_after: str | None = None) -> Iterat
     for key, path in files:
         if _is_hidden(key) or not _matches(regex, key):
             continue
+        if path.is_symlink():
+            check_local_source(path, policy)
         stat = path.stat()
         # No content hash for local files: size + mtime identify a version, as S3's ETag does there.
         yield FileEntry(
@@ -128,12 +156,12 @@ def list_local(uri: str, pattern: str, start_after: str | None = None) -> Iterat
         )
 
 
-def s3_client(access: S3Access) -> object:
+def s3_client(access: SourceAccess) -> object:
     """A boto3 client for the source, made only once its endpoint passed the address check."""
     import boto3  # imported here: local-only setups never load it
     from botocore.config import Config
 
-    check_source_endpoint(access.endpoint_url, access.endpoint_policy)
+    check_source_endpoint(access.endpoint_url, access.limits.endpoints)
     return boto3.client(
         "s3",
         endpoint_url=access.endpoint_url or None,
@@ -160,7 +188,7 @@ def profile_credentials(profile: str) -> tuple[str, str]:
     return frozen.access_key, frozen.secret_key
 
 
-def list_s3(uri: str, pattern: str, access: S3Access, start_after: str | None = None) -> Iterator[FileEntry]:
+def list_s3(uri: str, pattern: str, access: SourceAccess, start_after: str | None = None) -> Iterator[FileEntry]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     parts = urlsplit(uri)
@@ -189,11 +217,11 @@ def list_s3(uri: str, pattern: str, access: S3Access, start_after: str | None = 
         raise FailedPrecondition(f"source.uri: cannot list {uri}: {e}") from e
 
 
-def list_source(uri: str, pattern: str, access: S3Access, *, start_after: str | None = None) -> Iterator[FileEntry]:
+def list_source(uri: str, pattern: str, access: SourceAccess, *, start_after: str | None = None) -> Iterator[FileEntry]:
     """The source's files; with start_after only the keys (relative to uri) that sort after it."""
     scheme = urlsplit(uri).scheme
     if scheme == "file":
-        return list_local(uri, pattern, start_after)
+        return list_local(uri, pattern, start_after, access.limits.local_sources)
     if scheme == "s3":
         return list_s3(uri, pattern, access, start_after)
     raise FailedPrecondition(f"source.uri: unsupported scheme {scheme}")
@@ -212,7 +240,7 @@ HEAD_LIMIT = 64 * 1024
 HEAD_THREADS = 16
 
 
-def file_heads(uri: str, keys: list[str], access: S3Access) -> dict[str, bytes]:
+def file_heads(uri: str, keys: list[str], access: SourceAccess) -> dict[str, bytes]:
     """The first 64 KiB of each file, read in parallel: tells CSV headers and Avro schemas apart."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -220,6 +248,7 @@ def file_heads(uri: str, keys: list[str], access: S3Access) -> dict[str, bytes]:
         root = Path(unquote(urlsplit(uri).path))
 
         def read(key: str) -> bytes:
+            check_local_source(root / key, access.limits.local_sources)  # it may have become a link since
             with open(root / key, "rb") as handle:
                 return handle.read(HEAD_LIMIT)
 

@@ -22,7 +22,7 @@ from services.executor.batch_read import (
     is_header_mismatch,
     is_rejected_row,
 )
-from services.executor.discover import S3Access
+from services.executor.discover import SourceAccess
 from services.executor.merge_sql import MergeSpec
 from services.executor.merge_write import ROWS_PROPERTY, merge_batch
 from services.executor.projection import (
@@ -243,11 +243,11 @@ class TableLoader:
             for name, text in settings.hints.items()
         }
 
-    def configure_s3(self, source_uri: str, access: S3Access) -> None:
+    def configure_s3(self, source_uri: str, access: SourceAccess) -> None:
         """Per-bucket s3a settings, so sources on different stores and accounts can be read side by side.
 
         Called right before each load reads the source, so the endpoint's address is checked then."""
-        check_source_endpoint(access.endpoint_url, access.endpoint_policy)
+        check_source_endpoint(access.endpoint_url, access.limits.endpoints)
         bucket = urlsplit(source_uri).netloc
         hadoop = self._spark.sparkContext._jsc.hadoopConfiguration()
         options = s3a_options(access.endpoint_url, access.region, access.access_key, access.secret_key)

@@ -19,14 +19,13 @@ import structlog
 
 from autoloader.tracker.v1 import tracker_pb2 as tpb
 from services.executor import credentials, failpoints
-from services.executor.discover import S3Access, file_heads, list_source
+from services.executor.discover import SourceAccess, SourceLimits, file_heads, list_source
 from services.executor.load import BatchSpec, LoadResult, LoadStopped, TableLayout, TableLoader, short_error
 from services.executor.merge_sql import MergeSpec
 from services.executor.schema_policy import BatchRefused, SchemaSettings
 from services.executor.tracker_client import ExecutorTrackerClient, batch_from_pb, ingestion_config
 from services.shared.errors import Aborted, Unavailable
 from services.shared.logging import get_logger
-from services.shared.outbound_http import PUBLIC_ONLY, AddressPolicy
 from services.tracker.models import Batch, FileEntry
 
 _log = get_logger("pipeline")
@@ -88,9 +87,9 @@ class RunConfig:
             ),
         )
 
-    def s3_access(self, endpoint_policy: AddressPolicy) -> S3Access:
+    def source_access(self, limits: SourceLimits) -> SourceAccess:
         access_key, secret_key = credentials.resolve(self.credentials_ref)
-        return S3Access(self.endpoint_url or None, self.region or None, access_key, secret_key, endpoint_policy)
+        return SourceAccess(self.endpoint_url or None, self.region or None, access_key, secret_key, limits)
 
 
 class Lease:
@@ -173,12 +172,12 @@ class RunExecutor:
         loader: TableLoader,
         *,
         lease_seconds: int = 30,
-        endpoints: AddressPolicy = PUBLIC_ONLY,
+        limits: SourceLimits | None = None,
     ) -> None:
         self._tracker = tracker
         self._loader = loader
         self._lease_seconds = lease_seconds
-        self._endpoints = endpoints  # where sources' custom S3 endpoints may lead
+        self._limits = limits or SourceLimits()  # where sources may lead
 
     async def execute(self, claim: tpb.ClaimRunResponse) -> None:
         """Run a claimed run to its end, or leave it for takeover when its outcome cannot be recorded safely.
@@ -282,7 +281,7 @@ class RunExecutor:
         run_id, epoch = claim.run.run_id, claim.lease_epoch
         # An incremental listing names the key it starts after; a full one lists the whole source.
         start_after = claim.incremental_listing.start_after if claim.HasField("incremental_listing") else None
-        access = config.s3_access(self._endpoints)
+        access = config.source_access(self._limits)
         listing = Listing(list_source(config.source_uri, config.pattern, access, start_after=start_after))
         listed = await self._tracker.register_files(run_id, epoch, listing.chunks())
         if listing.error is not None:
@@ -317,7 +316,7 @@ class RunExecutor:
             if schema:
                 await asyncio.to_thread(loader.create_table, config.table, schema, config.layout)
             return LoadResult()
-        access = config.s3_access(self._endpoints)
+        access = config.source_access(self._limits)
         spec = BatchSpec(
             run_id=claim.run.run_id,
             batch_key=batch.batch_key,

@@ -11,12 +11,11 @@ import structlog
 from google.protobuf import json_format
 
 from autoloader.tracker.v1 import tracker_pb2 as tpb
-from services.executor.discover import list_source
+from services.executor.discover import SourceLimits, list_source
 from services.executor.load import TableLoader, short_error
 from services.executor.pipeline import Listing, RunConfig
 from services.executor.tracker_client import ExecutorTrackerClient
 from services.shared.logging import get_logger
-from services.shared.outbound_http import PUBLIC_ONLY, AddressPolicy
 from services.tracker.models import FileEntry
 
 _log = get_logger("preview")
@@ -26,14 +25,16 @@ async def answer_preview(
     tracker: ExecutorTrackerClient,
     loader: TableLoader,
     claim: tpb.ClaimPreviewResponse,
-    endpoints: AddressPolicy = PUBLIC_ONLY,
+    limits: SourceLimits | None = None,
 ) -> None:
     with structlog.contextvars.bound_contextvars(preview_id=claim.preview_id):
         try:
             ingestion: dict[str, Any] = json_format.MessageToDict(claim.ingestion)
             config = RunConfig.from_ingestion(ingestion)
             table_exists = await asyncio.to_thread(loader.table_exists, config.table)
-            listing = Listing(list_source(config.source_uri, config.pattern, config.s3_access(endpoints)))
+            listing = Listing(
+                list_source(config.source_uri, config.pattern, config.source_access(limits or SourceLimits()))
+            )
         except Exception as error:  # a bad configuration or an unreachable catalog: the preview says why
             message = short_error(error)
             _log.warning("preview failed", error=message)

@@ -9,13 +9,13 @@ import socket
 import time
 from collections.abc import Callable
 
+from services.executor.discover import SourceLimits
 from services.executor.load import TableLoader
 from services.executor.pipeline import RunExecutor
 from services.executor.preview import answer_preview
 from services.executor.tracker_client import ExecutorTrackerClient
 from services.shared.logging import get_logger
 from services.shared.metrics import ServiceMetrics
-from services.shared.outbound_http import PUBLIC_ONLY, AddressPolicy
 
 _log = get_logger("worker")
 
@@ -33,7 +33,7 @@ class Worker:
         lease_seconds: int,
         poll_seconds: float,
         metrics: ServiceMetrics | None = None,
-        endpoints: AddressPolicy = PUBLIC_ONLY,
+        limits: SourceLimits | None = None,
     ) -> None:
         metrics = metrics or ServiceMetrics("executor")
         self._runs_seconds = metrics.histogram(
@@ -44,7 +44,7 @@ class Worker:
         self._start_loader = start_loader
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
-        self._endpoints = endpoints  # where sources' custom S3 endpoints may lead, for runs and previews
+        self._limits = limits or SourceLimits()  # where sources may lead, for runs and previews
         self._loader: TableLoader | None = None
         self._loader_lock = asyncio.Lock()  # one SparkSession, even when a SQL call and the loop race for it
         self._stopping = asyncio.Event()
@@ -80,12 +80,12 @@ class Worker:
             try:
                 loader = await self._ensure_loader()
                 runner = runner or RunExecutor(
-                    self._tracker, loader, lease_seconds=self._lease_seconds, endpoints=self._endpoints
+                    self._tracker, loader, lease_seconds=self._lease_seconds, limits=self._limits
                 )
                 # Previews first: someone is waiting for each, and one takes a listing, not a Spark job.
                 preview = await self._tracker.claim_preview(self.executor_id)
                 if preview is not None:
-                    await answer_preview(self._tracker, loader, preview, self._endpoints)
+                    await answer_preview(self._tracker, loader, preview, self._limits)
                     self._previews.inc()
                     continue
                 claim = await self._tracker.claim_run(self.executor_id, self._lease_seconds)

@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.shared.local_sources import LocalSourcePolicy
 from services.shared.outbound_http import AddressPolicy
 
 
@@ -90,9 +91,23 @@ class ServiceSettings(CommonSettings):
     secret_keys_file: Path | None = Field(
         None, description="File holding secret_keys (comma- or line-separated) instead of the variable"
     )
+    local_source_roots: str = Field(
+        "*",
+        description="Directories file:// sources may read, comma-separated; '*' any, empty none. The service's"
+        " own home directory is never readable",
+    )
+
+    @field_validator("local_source_roots")
+    @classmethod
+    def _check_local_source_roots(cls, value: str) -> str:
+        LocalSourcePolicy.from_setting(value, Path("/"))  # raises on a relative directory
+        return value
 
     def outbound_policy(self) -> AddressPolicy:
         return AddressPolicy.from_allowlist(e.strip() for e in self.webhook_allowlist.split(",") if e.strip())
+
+    def local_source_policy(self) -> LocalSourcePolicy:
+        return LocalSourcePolicy.from_setting(self.local_source_roots, self.home)
 
     def endpoint_policy(self) -> AddressPolicy:
         return AddressPolicy.from_allowlist(e.strip() for e in self.endpoint_allowlist.split(",") if e.strip())

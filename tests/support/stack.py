@@ -38,6 +38,7 @@ class InProcessStack:
     _gateway: uvicorn.Server
     _gateway_task: asyncio.Task[None]
     clock: Clock | None = None
+    home: Path | None = None  # the services' AUTOLOADER_HOME: tokens and keys local sources must not read
     _token_counter: list[int] = field(default_factory=lambda: [0])
 
     def http(self, token: str | None = None) -> httpx.AsyncClient:
@@ -180,4 +181,5 @@ async def start_stack(
         _gateway=server,
         _gateway_task=task,
         clock=clock,
+        home=home,
     )

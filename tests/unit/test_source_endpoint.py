@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.executor import discover
-from services.executor.discover import S3Access, file_heads, list_source, s3_client
+from services.executor.discover import SourceAccess, SourceLimits, file_heads, list_source, s3_client
 from services.executor.load import TableLoader
 from services.executor.pipeline import RunConfig
 from services.executor.source_endpoint import ALLOWLIST_VARIABLE, EndpointRefused, check_source_endpoint
@@ -141,7 +141,7 @@ def test_an_allowlisted_range_covers_a_named_store() -> None:
 
 # --- every way the executor connects to a source checks first ---------------------------------------------
 
-FORBIDDEN = S3Access("http://127.0.0.1:9000", "us-east-1", "key", "secret")
+FORBIDDEN = SourceAccess("http://127.0.0.1:9000", "us-east-1", "key", "secret")
 
 
 @pytest.fixture
@@ -168,7 +168,9 @@ def test_an_allowlisted_endpoint_gets_its_boto3_client(monkeypatch: pytest.Monke
     boto3 = pytest.importorskip("boto3")
     made: list[str] = []
     monkeypatch.setattr(boto3, "client", lambda service, **kwargs: made.append(kwargs["endpoint_url"]))
-    allowed = S3Access("http://127.0.0.1:9000", endpoint_policy=AddressPolicy.from_allowlist(["127.0.0.1:9000"]))
+    allowed = SourceAccess(
+        "http://127.0.0.1:9000", limits=SourceLimits(AddressPolicy.from_allowlist(["127.0.0.1:9000"]))
+    )
     discover.s3_client(allowed)
     assert made == ["http://127.0.0.1:9000"]
 
@@ -191,15 +193,15 @@ def test_spark_is_not_configured_for_a_refused_endpoint() -> None:
     with pytest.raises(EndpointRefused, match=r"127\.0\.0\.1 is a loopback address"):
         loader.configure_s3("s3://landing/users/", FORBIDDEN)
     assert conf.values == {}
-    allowed = S3Access("http://127.0.0.1:9000", endpoint_policy=AddressPolicy.from_allowlist(["127.0.0.1"]))
+    allowed = SourceAccess("http://127.0.0.1:9000", limits=SourceLimits(AddressPolicy.from_allowlist(["127.0.0.1"])))
     loader.configure_s3("s3://landing/users/", allowed)
     assert conf.values["fs.s3a.bucket.landing.endpoint"] == "http://127.0.0.1:9000"
 
 
-def test_a_runs_s3_access_carries_the_executors_policy() -> None:
+def test_a_runs_source_access_carries_the_executors_limits() -> None:
     config = RunConfig.from_ingestion(
         {"ingestion_id": "i", "source": {"uri": "s3://b/p/", "endpoint_url": "http://127.0.0.1:9000"}}
     )
-    policy = AddressPolicy.from_allowlist(["127.0.0.1"])
-    access = config.s3_access(policy)
-    assert (access.endpoint_url, access.endpoint_policy) == ("http://127.0.0.1:9000", policy)
+    limits = SourceLimits(AddressPolicy.from_allowlist(["127.0.0.1"]))
+    access = config.source_access(limits)
+    assert (access.endpoint_url, access.limits) == ("http://127.0.0.1:9000", limits)

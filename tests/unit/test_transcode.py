@@ -72,3 +72,18 @@ def test_a_nul_character_anywhere_is_refused_naming_the_field(
     with pytest.raises(InvalidArgument) as refused:
         request_from_http(ROUTES["UpdateIngestion"], path_params, query, body)
     assert [v.field for v in refused.value.violations] == [field]
+
+
+@pytest.mark.parametrize("depth", [33, 500, 990, 5000])
+def test_a_body_nested_deeper_than_the_limit_is_refused_at_any_depth(depth: int) -> None:
+    nested = '{"a": ' * depth + "1" + "}" * depth
+    body = ('{"name": "x", "source": {"options": ' + nested + "}}").encode()
+    with pytest.raises(InvalidArgument, match="nested too deeply"):
+        request_from_http(ROUTES["CreateIngestion"], {}, [], body)
+
+
+def test_a_body_within_the_depth_limit_gets_its_ordinary_checks() -> None:
+    body = b'{"name": "x", "source": {"options": {"header": "true"}}}'
+    message = request_from_http(ROUTES["CreateIngestion"], {}, [], body)
+    assert isinstance(message, pb.CreateIngestionRequest)
+    assert message.ingestion.source.options["header"] == "true"
