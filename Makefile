@@ -20,11 +20,12 @@ install: $(STAMP)  ## create .venv and install the project, its tools and the ge
 up: install  ## start the whole stack on embedded defaults (Ctrl-C stops it)
 	$(BIN)/autoloader up
 
-lint: install  ## ruff, mypy and buf lint
+lint: install  ## ruff, mypy, buf lint and buf breaking (against the last release's protos/releases/ image)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/buf_lint.sh
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/buf_breaking.sh
 
 test: lint  ## lint, then every test (unit, integration, e2e) against real PostgreSQL and real servers
 	$(BIN)/python -m pytest -q

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from autoloader.control.v1 import control_pb2
 from gateway import errors
 from gateway.clients import Backends
+from gateway.console import console_routes
 from gateway.openapi import build_openapi
 from gateway.rate_limit import MonotonicClock, RateLimiter, caller_key, retry_after_seconds
 from gateway.routes import Route, build_routes
@@ -263,6 +264,8 @@ def create_app(
             StarletteRoute("/healthz", healthz, methods=["GET"]),
             StarletteRoute("/metrics", prometheus, methods=["GET"]),
             StarletteRoute("/api/v1/openapi.json", openapi_json, methods=["GET"]),
+            # The web console: static pages that sign in with a token and call the API above.
+            *console_routes(),
         ],
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan,

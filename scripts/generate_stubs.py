@@ -1,15 +1,19 @@
-"""Generate the Python gRPC stubs from protos/ into the autoloader package.
+"""Generate the Python gRPC stubs from protos/ into the autoloader package, and copy the .proto files there.
 
 Run by setup.py at install time (and by `make stubs`). The generated files are
-never committed and never edited: protos/ is the single source.
+never committed and never edited: protos/ is the single source. The copies in
+autoloader/protos/ ship in the package for clients in other languages
+(autoloader.client.proto_path()).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 PACKAGE = "autoloader"
+SHIPPED_PROTOS = Path(PACKAGE) / "protos"
 
 
 def _google_api_include() -> str:
@@ -42,6 +46,7 @@ def generate(root: Path) -> list[Path]:
     ]
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed: " + " ".join(args))
+    _ship_protos(proto_root, protos, out_root / SHIPPED_PROTOS)
     # Each generated directory becomes a regular package so setuptools and mypy find it.
     generated = []
     for proto in protos:
@@ -52,6 +57,15 @@ def generate(root: Path) -> list[Path]:
             package_dir = package_dir.parent
         generated.append(out_root / rel.parent / f"{rel.name}_pb2.py")
     return generated
+
+
+def _ship_protos(proto_root: Path, protos: list[Path], target: Path) -> None:
+    """Copy the .proto files into the package (as package data, not a Python package); stale copies go."""
+    shutil.rmtree(target, ignore_errors=True)
+    for proto in protos:
+        copy = target / proto.relative_to(proto_root)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(proto, copy)
 
 
 if __name__ == "__main__":

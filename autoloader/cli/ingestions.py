@@ -10,16 +10,11 @@ from typing import Annotated, Any
 import typer
 from google.protobuf import json_format
 
-from autoloader.cli.connection import Connection
 from autoloader.cli.output import call, print_json
+from autoloader.client.messages import role_name
 from autoloader.control.v1 import control_pb2 as pb
-from autoloader.control.v1 import control_pb2_grpc as pb_grpc
 
 app = typer.Typer(help="Manage ingestion configurations.", no_args_is_help=True)
-
-
-def _stub(connection: Connection) -> pb_grpc.ControlServiceStub:
-    return pb_grpc.ControlServiceStub(connection.channel())
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -48,26 +43,13 @@ def create(
     except json_format.ParseError as error:
         typer.echo(f"error: {str(error).splitlines()[0]}", err=True)
         raise typer.Exit(2) from error
-    response = call(
-        lambda c: _stub(c).CreateIngestion(pb.CreateIngestionRequest(ingestion=ingestion), metadata=c.metadata())
-    )
-    print_json(response.ingestion)
+    print_json(call(lambda c: c.create_ingestion(ingestion)))
 
 
 @app.command("list")
 def list_ingestions() -> None:
     """List every ingestion."""
-
-    def list_all(c: Connection) -> list[pb.Ingestion]:
-        found, token = [], ""
-        while True:
-            page = _stub(c).ListIngestions(pb.ListIngestionsRequest(page_token=token), metadata=c.metadata())
-            found += list(page.ingestions)
-            token = page.next_page_token
-            if not token:
-                return found
-
-    for ingestion in call(list_all):
+    for ingestion in call(lambda c: list(c.list_ingestions())):
         state = "enabled" if ingestion.enabled else "paused"
         typer.echo(
             f"{ingestion.ingestion_id}  {ingestion.source.format:<7} {ingestion.source.uri} -> "
@@ -78,29 +60,19 @@ def list_ingestions() -> None:
 @app.command("get")
 def get(ingestion_id: str) -> None:
     """Show one ingestion as JSON."""
-    response = call(
-        lambda c: _stub(c).GetIngestion(pb.GetIngestionRequest(ingestion_id=ingestion_id), metadata=c.metadata())
-    )
-    print_json(response.ingestion)
+    print_json(call(lambda c: c.get_ingestion(ingestion_id)))
 
 
 @app.command("delete")
 def delete(ingestion_id: str) -> None:
     """Delete an ingestion's configuration (its table is not touched)."""
-    response = call(
-        lambda c: _stub(c).DeleteIngestion(pb.DeleteIngestionRequest(ingestion_id=ingestion_id), metadata=c.metadata())
-    )
-    typer.echo(response.message)
+    typer.echo(call(lambda c: c.delete_ingestion(ingestion_id)).message)
 
 
 @app.command("schema")
 def schema(ingestion_id: str) -> None:
     """Show the table's columns as the last run left them (or as configured, before any run)."""
-    response = call(
-        lambda c: _stub(c).GetIngestionSchema(
-            pb.GetIngestionSchemaRequest(ingestion_id=ingestion_id), metadata=c.metadata()
-        )
-    )
+    response = call(lambda c: c.get_schema(ingestion_id))
     if not response.columns:
         typer.echo("No columns yet: the first run that writes infers them.")
         return
@@ -124,9 +96,8 @@ def share(
     if role not in SHARE_ROLES:
         typer.echo("error: --role must be viewer, runner or editor", err=True)
         raise typer.Exit(2)
-    request = pb.ShareIngestionRequest(ingestion_id=ingestion_id, principal=principal, role=SHARE_ROLES[role])
-    response = call(lambda c: _stub(c).ShareIngestion(request, metadata=c.metadata()))
-    typer.echo(f"{ingestion_id} shared with {response.share.principal} as {role}")
+    granted = call(lambda c: c.share_ingestion(ingestion_id, principal, SHARE_ROLES[role]))
+    typer.echo(f"{ingestion_id} shared with {granted.principal} as {role}")
 
 
 @app.command("unshare")
@@ -134,14 +105,11 @@ def unshare(
     ingestion_id: str, principal: Annotated[str, typer.Option(help="Token name to take the share from")]
 ) -> None:
     """Take a principal's share of an ingestion away (owner or admin)."""
-    request = pb.UnshareIngestionRequest(ingestion_id=ingestion_id, principal=principal)
-    typer.echo(call(lambda c: _stub(c).UnshareIngestion(request, metadata=c.metadata())).message)
+    typer.echo(call(lambda c: c.unshare_ingestion(ingestion_id, principal)).message)
 
 
 @app.command("shares")
 def shares(ingestion_id: str) -> None:
     """Who an ingestion is shared with, and at which role."""
-    request = pb.ListIngestionSharesRequest(ingestion_id=ingestion_id)
-    response = call(lambda c: _stub(c).ListIngestionShares(request, metadata=c.metadata()))
-    for entry in response.shares:
-        typer.echo(f"{entry.principal}  {pb.Role.Name(entry.role).removeprefix('ROLE_').lower()}")
+    for entry in call(lambda c: list(c.list_shares(ingestion_id))):
+        typer.echo(f"{entry.principal}  {role_name(entry.role)}")

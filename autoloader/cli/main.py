@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 
 from autoloader.cli import ingestions, operations, runs, tokens
+from autoloader.cli.config import app as config_app
 from autoloader.cli.connection import home
 
 app = typer.Typer(help="Incremental, exactly-once ingestion of files into Apache Iceberg tables.", no_args_is_help=True)
 app.add_typer(tokens.app, name="token")
 app.add_typer(ingestions.app, name="ingestions")
+app.add_typer(config_app, name="config")
 app.command("run")(runs.run)
 app.command("runs")(runs.runs)
 app.command("files")(runs.files)

@@ -1,5 +1,5 @@
-"""`autoloader preview|cancel|ticks|deliveries`: what the next run would load, stopping a run, and what the
-schedule and the webhook did."""
+"""`autoloader preview|cancel|ticks|deliveries|audit`: what the next run would load, stopping a run, what the
+schedule and the webhook did, and the audit log."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ from typing import Annotated
 
 import typer
 
-from autoloader.cli.connection import Connection
 from autoloader.cli.output import call, print_json
-from autoloader.control.v1 import control_pb2 as pb
-from autoloader.control.v1 import control_pb2_grpc as pb_grpc
-
-
-def _control(connection: Connection) -> pb_grpc.ControlServiceStub:
-    return pb_grpc.ControlServiceStub(connection.channel())
 
 
 def preview(
@@ -22,11 +15,7 @@ def preview(
     limit: Annotated[int, typer.Option(help="How many of the files to name")] = 20,
 ) -> None:
     """What the next run would load (files, bytes, the first of them) and anything to know first. Loads nothing."""
-    answer = call(
-        lambda c: _control(c).PreviewIngestion(
-            pb.PreviewIngestionRequest(ingestion_id=ingestion_id, page_size=limit), metadata=c.metadata(), timeout=120
-        )
-    )
+    answer = call(lambda c: c.preview(ingestion_id, page_size=limit))
     typer.echo(
         f"next run: {answer.files_to_process} files, {answer.bytes_to_process} bytes"
         f" (waiting in all: {answer.files_pending} files, {answer.bytes_pending} bytes;"
@@ -40,8 +29,7 @@ def preview(
 
 def cancel(run_id: str) -> None:
     """Cancel a queued or running run: nothing of it is committed and its files load in the next run."""
-    response = call(lambda c: _control(c).CancelRun(pb.CancelRunRequest(run_id=run_id), metadata=c.metadata()))
-    print_json(response.run)
+    print_json(call(lambda c: c.cancel_run(run_id)))
 
 
 def ticks(
@@ -49,12 +37,7 @@ def ticks(
     limit: Annotated[int, typer.Option(help="How many of the newest ticks")] = 20,
 ) -> None:
     """The schedule's due times, newest first: FIRED (a run was queued), SKIPPED (a run was active), FAILED."""
-    response = call(
-        lambda c: _control(c).ListScheduleTicks(
-            pb.ListScheduleTicksRequest(ingestion_id=ingestion_id, page_size=limit), metadata=c.metadata()
-        )
-    )
-    for tick in response.ticks:
+    for tick in call(lambda c: list(c.list_schedule_ticks(ingestion_id, limit=limit))):
         missed = f" (+{tick.missed_ticks} missed)" if tick.missed_ticks else ""
         detail = f"  {tick.detail}" if tick.detail and tick.outcome != "FIRED" else ""
         typer.echo(f"{tick.tick_time.ToDatetime().isoformat()}  {tick.outcome:<8} {tick.run_id}{missed}{detail}")
@@ -65,12 +48,7 @@ def deliveries(
     limit: Annotated[int, typer.Option(help="How many of the newest deliveries")] = 20,
 ) -> None:
     """The webhook deliveries of the ingestion's runs, newest first, with each attempt."""
-    response = call(
-        lambda c: _control(c).ListWebhookDeliveries(
-            pb.ListWebhookDeliveriesRequest(ingestion_id=ingestion_id, page_size=limit), metadata=c.metadata()
-        )
-    )
-    for delivery in response.deliveries:
+    for delivery in call(lambda c: list(c.list_webhook_deliveries(ingestion_id, limit=limit))):
         typer.echo(f"{delivery.delivery_id}  {delivery.status:<9} {delivery.run_id}  {delivery.url}")
         for attempt in delivery.attempts:
             outcome = attempt.error or f"HTTP {attempt.status_code}"
@@ -83,9 +61,8 @@ def audit(
     limit: Annotated[int, typer.Option(help="How many events, newest first")] = 50,
 ) -> None:
     """The audit log (admins): who changed what, with which token, and how it ended, newest first."""
-    request = pb.ListAuditEventsRequest(page_size=limit, principal=principal, ingestion_id=ingestion_id)
-    answer = call(lambda c: _control(c).ListAuditEvents(request, metadata=c.metadata()))
-    for event in answer.events:
+    events = call(lambda c: list(c.list_audit_events(principal=principal, ingestion_id=ingestion_id, limit=limit)))
+    for event in events:
         target = event.ingestion_id or event.run_id or event.target_token_id
         when = event.event_time.ToDatetime().isoformat(timespec="seconds")
         typer.echo(f"{when}  {event.principal} ({event.token_id})  {event.action} {target}  {event.result}")

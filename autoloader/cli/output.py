@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import grpc
 import typer
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 
-from autoloader.cli.connection import CliError, Connection, connect
+from autoloader.cli.connection import CliError, connect
+from autoloader.client import AutoloaderClient, AutoloaderError, ConfigurationError
 
 T = TypeVar("T")
 
@@ -27,26 +26,22 @@ def print_json(message: Message) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def rpc_error_text(error: grpc.RpcError) -> str:
-    call: Any = error  # a grpc.RpcError raised by a call is also a grpc.Call
-    lines = [f"error ({call.code().name}): {call.details()}"]
-    for key, value in call.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                bad_request = error_details_pb2.BadRequest()
-                if detail.Unpack(bad_request):
-                    lines = [f"error ({call.code().name}): invalid request"]
-                    lines += [f"  {v.field}: {v.description}" for v in bad_request.field_violations]
+def error_text(error: AutoloaderError) -> str:
+    if not error.violations:
+        return f"error ({error.code.name}): {error.message}"
+    lines = [f"error ({error.code.name}): invalid request"]
+    lines += [f"  {v.field}: {v.description}" for v in error.violations]
     return "\n".join(lines)
 
 
-def call(fn: Callable[[Connection], T]) -> T:
-    """Run fn against the stack; print errors for people (no traceback) and exit 1."""
+def call(fn: Callable[[AutoloaderClient], T]) -> T:
+    """Run fn with a client of the stack; print errors for people (no traceback) and exit 1."""
     try:
-        return fn(connect())
-    except CliError as error:
+        with connect().client() as client:
+            return fn(client)
+    except (CliError, ConfigurationError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
-    except grpc.RpcError as error:
-        typer.echo(rpc_error_text(error), err=True)
+    except AutoloaderError as error:
+        typer.echo(error_text(error), err=True)
         raise typer.Exit(1) from error

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import typer
 
-from autoloader.cli.connection import Connection
 from autoloader.cli.output import call, print_json
-from autoloader.control.v1 import control_pb2 as pb
-from autoloader.control.v1 import control_pb2_grpc as pb_grpc
-from autoloader.executor.v1 import executor_pb2 as epb
-from autoloader.executor.v1 import executor_pb2_grpc as epb_grpc
 from autoloader.tracker.v1 import tracker_pb2 as tpb
 
 TERMINAL = {"SUCCESS": 0, "PARTIAL_SUCCESS": 3, "FAILED": 1, "CANCELLED": 4}
-
-
-def _control(connection: Connection) -> pb_grpc.ControlServiceStub:
-    return pb_grpc.ControlServiceStub(connection.channel())
 
 
 def _progress(run: tpb.Run) -> str:
@@ -29,18 +19,17 @@ def _progress(run: tpb.Run) -> str:
     )
 
 
-def _wait(connection: Connection, run_id: str, poll_seconds: float = 0.5) -> tpb.Run:
-    stub = _control(connection)
-    shown = ""
-    while True:
-        run: tpb.Run = stub.GetRun(pb.GetRunRequest(run_id=run_id), metadata=connection.metadata()).run
+class _ProgressPrinter:
+    """Prints a run's progress to stderr whenever it changes."""
+
+    def __init__(self) -> None:
+        self._shown = ""
+
+    def __call__(self, run: tpb.Run) -> None:
         line = _progress(run)
-        if line != shown:
+        if line != self._shown:
             typer.echo(line, err=True)
-            shown = line
-        if run.status in TERMINAL:
-            return run
-        time.sleep(poll_seconds)
+            self._shown = line
 
 
 def run(
@@ -49,13 +38,11 @@ def run(
 ) -> None:
     """Start a run of an ingestion. With --wait, exit 0 on SUCCESS, 3 on PARTIAL_SUCCESS, 1 on FAILED, 4 on
     CANCELLED."""
-    started = call(
-        lambda c: _control(c).RunIngestion(pb.RunIngestionRequest(ingestion_id=ingestion_id), metadata=c.metadata())
-    )
+    started = call(lambda c: c.run(ingestion_id))
     if not wait:
-        print_json(started.run)
+        print_json(started)
         return
-    finished = call(lambda c: _wait(c, started.run.run_id))
+    finished = call(lambda c: c.wait_for_run(started.run_id, timeout=None, poll=0.5, on_progress=_ProgressPrinter()))
     print_json(finished)
     raise typer.Exit(TERMINAL[finished.status])
 
@@ -65,13 +52,9 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many of the newest runs")] = 20,
 ) -> None:
     """List an ingestion's runs, newest first."""
-    response = call(
-        lambda c: _control(c).ListIngestionRuns(
-            pb.ListIngestionRunsRequest(ingestion_id=ingestion_id, page_size=limit), metadata=c.metadata()
-        )
-    )
+    found = call(lambda c: list(c.list_runs(ingestion_id, limit=limit)))
     typer.echo(f"{'RUN':<18} {'STATUS':<16} {'FILES':>7} {'FAILED':>6} {'ROWS':>10}  STARTED")
-    for item in response.runs:
+    for item in found:
         started = item.create_time.ToDatetime().isoformat(timespec="seconds")
         typer.echo(
             f"{item.run_id:<18} {item.status:<16} {item.files_processed:>7} {item.files_failed:>6} "
@@ -86,27 +69,12 @@ def files(
     run_id: Annotated[str, typer.Option("--run", help="Only records of files this run handled last")] = "",
 ) -> None:
     """List an ingestion's processed-file records."""
-
-    def list_all(c: Connection) -> list[tpb.ProcessedFile]:
-        found, token = [], ""
-        while True:
-            page = _control(c).ListProcessedFiles(
-                pb.ListProcessedFilesRequest(
-                    ingestion_id=ingestion_id,
-                    status=status,
-                    key_prefix=prefix,
-                    run_id=run_id,
-                    page_token=token,
-                    page_size=1000,
-                ),
-                metadata=c.metadata(),
-            )
-            found += list(page.processed_files)
-            token = page.next_page_token
-            if not token:
-                return found
-
-    for record in call(list_all):
+    records = call(
+        lambda c: list(
+            c.list_processed_files(ingestion_id, status=status, key_prefix=prefix, run_id=run_id, page_size=1000)
+        )
+    )
+    for record in records:
         error = f"  {record.error}" if record.error else ""
         typer.echo(f"{record.status:<9} {record.attempts} {record.size:>12} {record.run_id:<18} {record.key}{error}")
 
@@ -119,10 +87,11 @@ def clear_processed_files(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be cleared; clear nothing")] = False,
 ) -> None:
     """Forget which files were processed: the next run loads them again (drop the table first, or rows repeat)."""
-    request = pb.ClearProcessedFilesRequest(
-        ingestion_id=ingestion_id, key_prefix=prefix, keys=key or [], status=status, dry_run=dry_run
+    response = call(
+        lambda c: c.clear_processed_files(
+            ingestion_id, key_prefix=prefix, keys=key or [], status=status, dry_run=dry_run
+        )
     )
-    response = call(lambda c: _control(c).ClearProcessedFiles(request, metadata=c.metadata()))
     typer.echo(response.message)
 
 
@@ -131,11 +100,7 @@ def sql(
     max_rows: Annotated[int, typer.Option(help="Show at most this many rows")] = 1000,
 ) -> None:
     """Run Spark SQL against the Iceberg catalog, e.g. "SELECT count(*) FROM analytics.dim_users"."""
-    response = call(
-        lambda c: epb_grpc.ExecutorServiceStub(c.channel("executor")).ExecuteSql(
-            epb.ExecuteSqlRequest(statement=statement, max_rows=max_rows), metadata=c.metadata(), timeout=600
-        )
-    )
+    response = call(lambda c: c.sql(statement, max_rows=max_rows))
     if response.columns:
         typer.echo("\t".join(response.columns))
     for row in response.rows:

@@ -220,6 +220,7 @@ class Stack:
         lines = [
             "Autoloader is up.",
             f"  HTTP API    {state['http_url']}   (OpenAPI: {state['http_url']}/api/v1/openapi.json)",
+            f"  Console     {state['http_url']}/ui/   (sign in with the admin token)",
             f"  gRPC        control {state['control_address']}, tracker {state['tracker_address']},"
             f" executor {state['executor_address']}",
             f"  Database    {db}",

@@ -39,8 +39,11 @@ def default_jar_cache() -> Path:
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOLOADER_", frozen=True, extra="ignore")
 
-    home: Path = Field(default_factory=default_home, description="Directory for local state")
-    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+    home: Path = Field(
+        default_factory=default_home,
+        description="Directory of local state, such as the default secret-key file and warehouse",
+    )
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR; logs are JSON lines on stderr")
     tls_cert_file: Path | None = Field(
         None, description="PEM certificate this process serves (gRPC or HTTPS); with tls_key_file turns TLS on"
     )
@@ -67,8 +70,10 @@ class ServiceSettings(CommonSettings):
     port_file: Path | None = Field(
         None, description="If set, the bound gRPC port is written here once the server is serving"
     )
-    db_pool_max_size: int = Field(10, ge=1, description="Largest number of pooled database connections")
-    shutdown_grace_seconds: float = Field(5.0, ge=0, description="How long in-flight RPCs may finish on SIGTERM")
+    db_pool_max_size: int = Field(10, ge=1, description="Largest number of pooled database connections of this process")
+    shutdown_grace_seconds: float = Field(
+        5.0, ge=0, description="How long RPCs in flight (and an executor's run) may finish on SIGTERM"
+    )
     metrics_port: int = Field(
         0, ge=-1, le=65535, description="Port of the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off"
     )
@@ -93,8 +98,8 @@ class ServiceSettings(CommonSettings):
     )
     local_source_roots: str = Field(
         "*",
-        description="Directories file:// sources may read, comma-separated; '*' any, empty none. The service's"
-        " own home directory is never readable",
+        description="Directories file:// sources may read, comma-separated; '*' any, empty none. Whatever it"
+        " says, the service's own home directory and every directory above it are never readable",
     )
 
     @field_validator("local_source_roots")
@@ -150,7 +155,7 @@ class ExecutorSettings(ServiceSettings):
     warehouse_credentials_ref: str = Field(
         "", description="S3 keys of an s3a:// warehouse: env:NAME, file:/path or profile:NAME; empty = AWS chain"
     )
-    catalog: str = Field("autoloader", description="Name of the Iceberg catalog (JDBC on the database)")
+    catalog: str = Field("autoloader", description="Name of the Iceberg catalog in Spark SQL (`autoloader sql`)")
     rest_catalog_uri: str = Field(
         "", description="URL of an Iceberg REST catalog to use instead of the JDBC catalog on the database"
     )
@@ -158,11 +163,12 @@ class ExecutorSettings(ServiceSettings):
     jar_cache: Path | None = Field(None, description="Where the JVM jars are cached; default ~/.cache/autoloader/jars")
     lease_seconds: int = Field(30, ge=5, le=3600, description="Run lease; renewed every third of it")
     poll_seconds: float = Field(1.0, gt=0, description="How often an idle executor asks for a run")
-    worker_enabled: bool = Field(True, description="Run the pull loop (false: serve RPCs only)")
+    worker_enabled: bool = Field(True, description="Take queued runs; false: only serve RPCs such as SQL")
     # NoDecode: the validator below parses the JSON, so bad JSON is reported like any other bad value.
     spark_conf: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
-        description="Further Spark settings as a JSON object, applied last (they override the executor's own),"
+        description="Further Spark settings as a JSON object of strings, applied last (they override the"
+        " executor's own),"
         ' e.g. {"spark.executor.memory": "4g", "spark.kubernetes.container.image": "..."}',
     )
 
@@ -192,13 +198,15 @@ class GatewaySettings(CommonSettings):
     control_address: str = Field(description="host:port of the control service")
     tracker_address: str = Field(description="host:port of the tracker service")
     executor_address: str = Field("", description="host:port of the executor service (health only)")
-    max_body_bytes: int = Field(1_048_576, ge=1, description="Largest accepted request body")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1, description="Largest accepted request body; a larger one is refused with 413"
+    )
     rate_limit_per_second: float = Field(
         50.0,
         ge=0,
         allow_inf_nan=False,
         description="Requests per second each caller (bearer token, or client address without one) may make"
-        " on average; 0 turns the limit off",
+        " on average, beyond which it gets 429; 0 turns the limit off",
     )
     rate_limit_burst: int = Field(
         100, ge=1, description="Requests a caller may make at once before the per-second rate applies"

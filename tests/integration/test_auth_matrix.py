@@ -62,8 +62,9 @@ ALL_CALLERS = (*UNAUTHENTICATED_CALLERS, *AUTHENTICATED_CALLERS)
 HEALTHZ = "GET /healthz"
 OPENAPI = "GET /api/v1/openapi.json"
 METRICS = "GET /metrics"
+CONSOLE = ("GET /ui", "GET /ui/", "GET /ui/{path:path}")
 # Routes the app serves besides the proto-annotated ones.
-EXTRA_ROUTES = (HEALTHZ, OPENAPI, METRICS)
+EXTRA_ROUTES = (HEALTHZ, OPENAPI, METRICS, *CONSOLE)
 
 # Status of each route for: any unauthenticated caller | viewer own, shared, other | runner own, shared, other |
 # editor own, shared, other | admin. An ingestion a caller cannot see is 404, exactly like a missing one.
@@ -74,6 +75,10 @@ HTTP_EXPECTED: dict[str, tuple[int, ...]] = {
     HEALTHZ:                                                    (200,) * 11,
     OPENAPI:                                                    ANYONE,
     METRICS:                                                    (200,) * 11,
+    # The console's static files: the pages sign in with a token and call the API, which checks it.
+    "GET /ui":                                                  (308,) * 11,
+    "GET /ui/":                                                 (200,) * 11,
+    "GET /ui/{path:path}":                                      (200,) * 11,
     "POST /api/v1/ingestions":                                  (401, 403, 403, 403, 403, 403, 403, 201, 201, 201, 201),
     "GET /api/v1/ingestions":                                   ANYONE,
     "GET /api/v1/ingestions/{ingestion_id}":                    READ,
@@ -121,6 +126,7 @@ HTTP_EXPECTED_MISSING_TARGET: dict[str, tuple[int, ...]] = {
     "GET /api/v1/runs/{run_id}":                                NOT_FOUND_FOR_ALL,
     "POST /api/v1/runs/{run_id}/cancel":                        NOT_FOUND_FOR_ALL,
     "DELETE /api/v1/tokens/{token_id}":                         (403,) * 9 + (404,),
+    "GET /ui/{path:path}":                                      NOT_FOUND_FOR_ALL,
 }  # fmt: skip
 
 # Accepted mutations whose effect snapshot() can see on a fresh resource (clearing the processed files of a
@@ -384,6 +390,8 @@ async def build_target(
         target.principal = unique("frank")
         if not missing:
             await _share(stack, principals, caller, target.ingestion_id or "", target.principal)
+    if "{path:path}" in template:
+        template = template.replace("{path:path}", "no-such-file.js" if missing else "app.js")
     values = {
         "ingestion_id": target.ingestion_id,
         "token_id": target.token_id,
@@ -474,7 +482,8 @@ async def test_http_route_access(
     status = expected_status(route_key, caller)
     method = route_key.split(" ", 1)[0]
     # Authentication comes before any lookup, so callers without a valid token need no real resources.
-    target = await build_target(stack, principals, route_key, caller, missing=caller in UNAUTHENTICATED_CALLERS)
+    unauthenticated = caller in UNAUTHENTICATED_CALLERS and route_key not in CONSOLE
+    target = await build_target(stack, principals, route_key, caller, missing=unauthenticated)
     before = await snapshot(admin, target)
 
     response = await anonymous.request(method, target.path, json=target.body, headers=principals.header(caller))

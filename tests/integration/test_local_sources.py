@@ -54,6 +54,6 @@ async def test_a_link_to_the_admin_token_fails_the_run_and_loads_nothing(
     assert run["status"] == "FAILED", run
     assert "home directory" in run["error"]
     assert run.get("rows_written", "0") in (0, "0")
-    assert files.get("files", []) == []
+    assert files["processed_files"] == []
     token = (loading_stack.home / "admin-token").read_text().strip()
     assert token not in run["error"]

@@ -131,7 +131,7 @@ async def test_a_share_is_refused_with_reasons_for_a_bad_name_or_role(stack: InP
     fields = {v["field"]: v["description"] for v in response.json()["details"][0]["field_violations"]}
     assert set(fields) == {"principal", "role"}
     assert "ROLE_RUNNER" in fields["role"]
-    assert shares.get("shares", []) == []
+    assert shares["shares"] == []
 
 
 async def test_admins_see_every_ingestion_and_a_deleted_ingestion_takes_its_shares_along(
@@ -151,7 +151,7 @@ async def test_admins_see_every_ingestion_and_a_deleted_ingestion_takes_its_shar
     async with stack.http(other) as client:
         response = await client.post("/api/v1/ingestions", json=ingestion_json(ingestion_id, tmp_path.as_uri() + "/"))
         assert response.status_code == 201, response.text
-        assert (await client.get(f"/api/v1/ingestions/{ingestion_id}/shares")).json().get("shares", []) == []
+        assert (await client.get(f"/api/v1/ingestions/{ingestion_id}/shares")).json()["shares"] == []
 
 
 async def test_the_audit_log_records_who_did_what_and_how_it_ended(stack: InProcessStack, tmp_path: Any) -> None:

@@ -142,7 +142,7 @@ async def test_an_executor_refuses_an_endpoint_its_allowlist_lacks(
             assert (run.get("files_discovered", 0), run.get("rows_written", 0)) == (0, 0), run
             assert "snapshot_id" not in run, run
             files = await client.get(f"{url}/processed-files")
-            assert files.status_code == 200 and files.json().get("files", []) == [], files.text
+            assert files.status_code == 200 and files.json()["processed_files"] == [], files.text
     finally:
         await asyncio.to_thread(stop, [process])
 
