@@ -69,6 +69,27 @@ try {
   seen.chartBars = await page.locator("#run-chart rect").count();
   await shot("3-runs");
 
+  // Preview: nothing new is waiting after the run.
+  await page.getByRole("button", { name: "Preview" }).click();
+  await page.locator("#preview").waitFor();
+  seen.preview = (await page.locator("#preview p").first().textContent()).trim();
+
+  // Pause: Run now is then refused with the API's reason; Resume undoes it.
+  await page.getByRole("button", { name: "Pause" }).click();
+  await page.getByRole("button", { name: "Resume" }).waitFor();
+  await page.getByRole("button", { name: "Run now" }).click();
+  await page.locator("#notice.bad").waitFor();
+  seen.pausedRun = await page.locator("#notice").textContent();
+  await page.getByRole("button", { name: "Resume" }).click();
+  await page.getByRole("button", { name: "Pause" }).waitFor();
+
+  // Edit: the change is saved and shown.
+  await page.getByRole("link", { name: "Edit" }).click();
+  await field("Name").fill("Users, renamed");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: /Users, renamed/ }).waitFor();
+  seen.saved = await page.locator("#notice").textContent();
+
   // The Files tab lists the files the run loaded.
   await page.getByRole("tab", { name: "Files" }).click();
   await page.locator("#files tbody tr").first().waitFor();

@@ -79,14 +79,19 @@ async def test_a_user_creates_runs_and_clears_an_ingestion_in_the_console(
 
     seen = await drive_console(loading_stack, source, ingestion_id, table)
 
-    # The browser reports every non-2xx answer; the one expected is the API's 400 for the invalid source.
-    unexpected = [e for e in seen["consoleErrors"] if "status of 400" not in e]
+    # The browser reports every non-2xx answer. Expected: the 400 for the invalid source, the 409 for the run
+    # asked of a paused ingestion.
+    expected = ("status of 400", "status of 409")
+    unexpected = [e for e in seen["consoleErrors"] if not any(status in e for status in expected)]
     assert seen["pageErrors"] == [] and unexpected == [], seen
     assert seen["caller"].endswith("(admin)")
     assert seen["violation"].startswith("source.uri: ")
     assert seen["created"] == f"Created {ingestion_id}."
     assert (seen["runStatus"], seen["runRows"], seen["runFiles"]) == ("SUCCESS", "5", "2 / 2")
     assert seen["chartBars"] == 2  # one run: a rows bar and a files bar
+    assert seen["preview"].startswith("Would load 0 files"), seen["preview"]
+    assert "paused" in seen["pausedRun"], seen["pausedRun"]
+    assert seen["saved"] == "Saved."
     assert sorted(seen["files"], key=lambda f: f["key"]) == [
         {"key": "part-1.csv", "status": "PROCESSED"},
         {"key": "part-2.csv", "status": "PROCESSED"},
@@ -102,6 +107,8 @@ async def test_a_user_creates_runs_and_clears_an_ingestion_in_the_console(
     async with loading_stack.http(loading_stack.admin_token) as api:
         runs = (await api.get(f"/api/v1/ingestions/{ingestion_id}/runs")).json()["runs"]
         files = (await api.get(f"/api/v1/ingestions/{ingestion_id}/processed-files")).json()
-    assert [(r["status"], r["rows_written"]) for r in runs] == [("SUCCESS", 5)]
+        ingestion = (await api.get(f"/api/v1/ingestions/{ingestion_id}")).json()
+    assert [(r["status"], r["rows_written"]) for r in runs] == [("SUCCESS", 5)]  # the paused click ran nothing
+    assert (ingestion["name"], ingestion["enabled"]) == ("Users, renamed", True)
     assert files["processed_files"] == []
     assert (ARTIFACTS / "3-runs.png").stat().st_size > 0
