@@ -284,10 +284,18 @@ async def measure(
     (workdir / "landing").mkdir(exist_ok=True)
     with postgres(workdir) as database_url:
         credentials = await prepare_database(database_url, workdir / "home")
-        common = {"AUTOLOADER_DATABASE_URL": database_url, "AUTOLOADER_LOG_LEVEL": LOG_LEVEL}
+        common = {
+            "AUTOLOADER_DATABASE_URL": database_url,
+            "AUTOLOADER_LOG_LEVEL": LOG_LEVEL,
+            "AUTOLOADER_HOME": str(workdir / "home"),  # where the services keep their secret key, not ~/.autoloader
+        }
+        control_env = {
+            **common,
+            "AUTOLOADER_TOKEN": credentials.executor_token,  # control calls the tracker with its service token
+        }
         with (
             service("tracker", common, workdir) as tracker,
-            service("control", {**common, "AUTOLOADER_TRACKER_ADDRESS": tracker.address}, workdir) as control,
+            service("control", {**control_env, "AUTOLOADER_TRACKER_ADDRESS": tracker.address}, workdir) as control,
         ):
             gateway_env = {
                 "AUTOLOADER_LOG_LEVEL": LOG_LEVEL,
