@@ -8,6 +8,7 @@ import grpc
 from autoloader.control.v1 import control_pb2, control_pb2_grpc
 from services.control.audit import AuditRecorder
 from services.control.audit_repository import AuditRepository
+from services.control.audit_service import AuditService
 from services.control.repository import MIGRATIONS, SCHEMA, IngestionRepository, RequestLog
 from services.control.schedule_repository import ScheduleRepository
 from services.control.scheduler import Scheduler
@@ -60,7 +61,7 @@ async def start(settings: ControlSettings, *, clock: Clock | None = None) -> Run
             )
         )
         servicer = ControlServicer(
-            ingestions, TokenService(TokenRepository(pool)), RequestLog(pool), AuditRepository(pool)
+            ingestions, TokenService(TokenRepository(pool)), RequestLog(pool), AuditService(AuditRepository(pool))
         )
 
         def add(server: grpc.aio.Server) -> None:

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from autoloader.control.v1 import control_pb2 as pb
 from autoloader.control.v1 import control_pb2_grpc as pb_grpc
 from autoloader.tracker.v1 import tracker_pb2 as tpb
-from services.control.audit_repository import AuditRepository
+from services.control.audit_service import AuditService
 from services.control.convert import (
     audit_event_to_pb,
     columns_to_pb,
@@ -26,17 +26,15 @@ from services.control.preview_warnings import preview_warnings
 from services.control.repository import RequestLog
 from services.control.schema_ddl import to_ddl
 from services.control.service import IngestionService, TokenService
-from services.shared.auth import Role
 from services.shared.errors import FieldViolation, InvalidArgument
 from services.shared.interceptors import principal
-from services.shared.pagination import decode_page_token, encode_page_token, page_size_or_default
 
 Response = TypeVar("Response", bound=Message)
 
 
 class ControlServicer(pb_grpc.ControlServiceServicer):
     def __init__(
-        self, ingestions: IngestionService, tokens: TokenService, request_log: RequestLog, audit: AuditRepository
+        self, ingestions: IngestionService, tokens: TokenService, request_log: RequestLog, audit: AuditService
     ) -> None:
         self._ingestions = ingestions
         self._tokens = tokens
@@ -217,19 +215,13 @@ class ControlServicer(pb_grpc.ControlServiceServicer):
         return await self._once("UnshareIngestion", request.request_id, pb.UnshareIngestionResponse, unshare)
 
     async def ListAuditEvents(self, request: pb.ListAuditEventsRequest, context: Any) -> pb.ListAuditEventsResponse:
-        principal().require(Role.ADMIN, "reading the audit log")
-        size = page_size_or_default(request.page_size)
-        before = decode_page_token(request.page_token, 1)
-        if before and not (before[0].isascii() and before[0].isdigit()):
-            raise InvalidArgument.of([FieldViolation("page_token", "is not a token returned by this API")])
-        rows = await self._audit.list_before(
-            int(before[0]) if before else None,
-            size + 1,
+        page, next_token = await self._audit.list_page(
+            principal(),
+            request.page_size,
+            request.page_token,
             principal=request.principal,
             ingestion_id=request.ingestion_id,
         )
-        page = rows[:size]
-        next_token = encode_page_token([str(page[-1].seq)]) if len(rows) > size else ""
         return pb.ListAuditEventsResponse(events=[audit_event_to_pb(e) for e in page], next_page_token=next_token)
 
     async def ListScheduleTicks(
